@@ -1,0 +1,21 @@
+# The two commands of the README: `make demo` and `make test`.
+GO ?= go
+
+.PHONY: demo test build check
+
+## demo: a report of the sample world on the built-in emulator, written to ./reports
+demo:
+	$(GO) run ./handler demo
+
+## build: the binary the Functions host starts
+build:
+	$(GO) build -o bin/handler ./handler
+
+## check: formatting and vet
+check:
+	@unformatted=$$(gofmt -l handler internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test, against Azurite (installed from npm and started on random ports) and the emulator
+test: build check
+	TENANTREPORT_HANDLER_BIN=$(CURDIR)/bin/handler bash scripts/with-azurite.sh $(GO) test -count=1 ./...

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// runOnce is `handler run`: one report with the environment's settings.
+func runOnce(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "write the report to this directory instead of blob storage")
+	verbose := fs.Bool("v", false, "log every step to stderr")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	s, err := settings.Load(getenv)
+	if err != nil {
+		return err
+	}
+	tr, err := newTransport(s.CAFile)
+	if err != nil {
+		return err
+	}
+	var store run.Uploader
+	where := *out
+	if *out != "" {
+		if store, err = reportstore.NewDir(*out); err != nil {
+			return err
+		}
+	} else {
+		if store, err = openStore(ctx, s, tr); err != nil {
+			return err
+		}
+		where = "container " + s.Container
+	}
+	return report(ctx, s, tr, store, where, *verbose, stdout, stderr)
+}
+
+// report runs one report, printing a line per tenant as it finishes and a
+// summary table at the end.
+func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, store run.Uploader, where string, verbose bool, stdout, stderr io.Writer) error {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	runner, err := newRunner(s, tr, store, log)
+	if err != nil {
+		return err
+	}
+	done := 0
+	runner.Progress = func(t run.TenantResult) {
+		done++
+		fmt.Fprintf(stdout, "[%d/%d] %-24s %-6s %6d users  %s\n", done, len(s.Tenants), t.DisplayName, t.Status, t.Users, t.Error)
+	}
+	rec, err := runner.Run(ctx, "cli")
+	if rec.Report != "" && rec.ReportBytes > 0 {
+		fmt.Fprintf(stdout, "\nreport: %s (in %s, %d bytes)\n\n", rec.Report, where, rec.ReportBytes)
+		summaryTable(stdout, rec)
+	}
+	if errors.Is(err, run.ErrAllTenantsFailed) {
+		return fmt.Errorf("every tenant failed; see the Error column")
+	}
+	return err
+}
+
+func summaryTable(w io.Writer, rec run.Record) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tTENANT ID\tSTATUS\tUSERS\tENABLED\tGUESTS\tERROR")
+	for _, t := range rec.Tenants {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests, t.Error)
+	}
+	tw.Flush()
+}
+
+// demo is the main job on the embedded default: the sample world on the
+// in-process emulator, the report written to a local directory.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "reports", "directory to write the report to")
+	worldFile := fs.String("world", "", "world file to emulate instead of the built-in sample")
+	verbose := fs.Bool("v", false, "log every step to stderr")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	world := emulator.SampleWorld()
+	if *worldFile != "" {
+		var err error
+		if world, err = loadWorld(*worldFile); err != nil {
+			return err
+		}
+	}
+	em, err := emulator.Start(world)
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	tmp, err := os.MkdirTemp("", "tenantreport-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	caFile := filepath.Join(tmp, "emulator-ca.pem")
+	if err := os.WriteFile(caFile, em.CAPEM, 0o600); err != nil {
+		return err
+	}
+
+	env := map[string]string{}
+	for _, kv := range em.Env(caFile) {
+		env[kv[0]] = kv[1]
+	}
+	// azidentity reads the managed identity endpoint from the process
+	// environment only; this process is the emulator's sole client.
+	for _, k := range []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER"} {
+		if err := os.Setenv(k, env[k]); err != nil {
+			return err
+		}
+	}
+	s, err := settings.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return err
+	}
+	tr, err := newTransport(caFile)
+	if err != nil {
+		return err
+	}
+	store, err := reportstore.NewDir(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "emulator: %s (%d tenants)\n", em.URL, len(s.Tenants))
+	return report(ctx, s, onlyHost(em.URL, tr), store, *out, *verbose, stdout, stderr)
+}
+
+func loadWorld(path string) (*emulator.World, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return emulator.LoadWorld(f)
+}
+
+// onlyHost refuses requests to any host but base's, so the demo cannot
+// reach the internet whatever a library decides to call.
+func onlyHost(base string, tr http.RoundTripper) http.RoundTripper {
+	u, _ := url.Parse(base) // base is the emulator's own URL
+	return hostGuard{host: u.Host, next: tr}
+}
+
+type hostGuard struct {
+	host string
+	next http.RoundTripper
+}
+
+func (g hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != g.host {
+		return nil, fmt.Errorf("refusing request to %s: only the emulator (%s) may be called", req.URL.Host, g.host)
+	}
+	return g.next.RoundTrip(req)
+}
+
+// emulate is `handler emulate`: serve a world until interrupted, printing
+// the settings that point a serve or run process at it.
+func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	worldFile := fs.String("world", "", "world file (default: the built-in sample world)")
+	caFile := fs.String("ca-file", filepath.Join(os.TempDir(), "tenantreport-emulator-ca.pem"), "where to write the emulator's CA certificate")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	world := emulator.SampleWorld()
+	if *worldFile != "" {
+		var err error
+		if world, err = loadWorld(*worldFile); err != nil {
+			return err
+		}
+	}
+	em, err := emulator.Start(world)
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	if err := os.WriteFile(*caFile, em.CAPEM, 0o644); err != nil {
+		return err
+	}
+	for _, kv := range em.Env(*caFile) {
+		fmt.Fprintf(stdout, "%s=%s\n", kv[0], kv[1])
+	}
+	if f, ok := stdout.(*os.File); ok {
+		f.Sync()
+	}
+	fmt.Fprintf(stderr, "emulator serving at %s; interrupt to stop\n", em.URL)
+	<-ctx.Done()
+	return nil
+}

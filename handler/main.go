@@ -1,0 +1,71 @@
+// Command handler is tenantreport: an Azure Functions custom handler that
+// writes one Excel report across many Microsoft Entra tenants, with no
+// secrets.
+//
+// Usage:
+//
+//	handler [serve]              what the Functions host runs (FUNCTIONS_CUSTOMHANDLER_PORT)
+//	handler run [--out DIR]      one report run from the terminal, settings from the environment
+//	handler demo [--out DIR]     a report of the built-in sample world on the local emulator
+//	handler emulate [--world F]  run the emulator and print the settings that point at it
+//
+// Settings are read from the environment; see internal/settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "handler:", err)
+		}
+		// Never exit 0 on failure: the Functions host reads 0 as "done, do
+		// not restart me".
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "run":
+		return runOnce(ctx, args, getenv, stdout, stderr)
+	case "demo":
+		return demo(ctx, args, stdout, stderr)
+	case "emulate":
+		return emulate(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "handler: unknown command %q\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+const usage = `usage: handler [command] [flags]
+
+commands:
+  serve     serve the Azure Functions custom-handler protocol (default)
+  run       run one report with the settings of the environment
+  demo      run a report of the sample world on the built-in emulator
+  emulate   run the emulator and print the settings that point at it
+`

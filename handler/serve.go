@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tenantreport/tenantreport/internal/customhandler"
+	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// shutdownGrace bounds how long a SIGTERM waits for an invocation in flight.
+const shutdownGrace = 25 * time.Second
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	port := getenv("FUNCTIONS_CUSTOMHANDLER_PORT")
+	if port == "" {
+		return errors.New("FUNCTIONS_CUSTOMHANDLER_PORT is not set: serve is started by the Functions host (use 'handler run' from a terminal)")
+	}
+	s, err := settings.Load(getenv)
+	if err != nil {
+		return err
+	}
+	// Listen before any slow work: the host polls GET / for readiness.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	tr, err := newTransport(s.CAFile)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	store := &lazyStore{open: func(ctx context.Context) (run.Uploader, error) { return openStore(ctx, s, tr) }}
+	runner, err := newRunner(s, tr, store, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	srv := &http.Server{Handler: customhandler.New(runner, log), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(s.Tenants))
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

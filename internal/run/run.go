@@ -1,0 +1,279 @@
+// Package run executes one report run: it fans out over the tenants, spools
+// each tenant's rows to disk, assembles the workbook from the spools and
+// uploads it with a run record.
+//
+// # Stages
+//
+// A run is plan → collect (one goroutine per tenant, up to Parallel at once,
+// rows spooled to one file per tenant and section) → assemble (spools →
+// workbook → upload → run record). The spool is the only interface between
+// collect and assemble, so the stages can later run on different instances.
+//
+// One tenant's failure is data: it is recorded, shown in the workbook, and
+// the other tenants carry on.
+package run
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// Collector reads one tenant, passing each user to emit.
+// *graphdata.Collector satisfies it.
+type Collector interface {
+	Collect(ctx context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error)
+}
+
+// Uploader stores a finished object under name; the object must not be
+// visible under that name before r is read to its end.
+// *reportstore.Store and *reportstore.Dir satisfy it.
+type Uploader interface {
+	Upload(ctx context.Context, name string, r io.Reader) error
+}
+
+// ErrAllTenantsFailed is returned, with the record, when a report was
+// written but no tenant could be read: a sign of a broken deployment (the
+// managed identity or the bridge app) rather than of one customer.
+var ErrAllTenantsFailed = errors.New("run: every tenant failed")
+
+// Status is the outcome of one tenant.
+type Status string
+
+const (
+	StatusOK     Status = "ok"
+	StatusFailed Status = "failed"
+)
+
+// TenantResult is the outcome of one tenant in a run.
+type TenantResult struct {
+	TenantID     string        `json:"tenantId"`
+	DisplayName  string        `json:"displayName"`
+	Status       Status        `json:"status"`
+	Users        int           `json:"users"`
+	EnabledUsers int           `json:"enabledUsers"`
+	Guests       int           `json:"guests"`
+	Requests     int           `json:"requests"`
+	Throttled    int           `json:"throttled"`
+	Duration     time.Duration `json:"durationNs"`
+	// Error is the diagnosed failure, never holding a token.
+	Error string `json:"error,omitempty"`
+}
+
+// Record is the run record stored next to the report as runs/<runId>.json.
+type Record struct {
+	RunID       string         `json:"runId"`
+	Trigger     string         `json:"trigger"`
+	Started     time.Time      `json:"started"`
+	Finished    time.Time      `json:"finished"`
+	Report      string         `json:"report"`
+	ReportBytes int64          `json:"reportBytes"`
+	Tenants     []TenantResult `json:"tenants"`
+}
+
+// RecordName is where the record of runID is stored.
+func RecordName(runID string) string { return "runs/" + runID + ".json" }
+
+// Runner runs reports. Its fields are read-only once Run is called; Run may
+// be called concurrently.
+type Runner struct {
+	Tenants   []settings.Tenant
+	Collector Collector
+	Store     Uploader
+	// Parallel is how many tenants are collected at once (at least 1).
+	Parallel int
+	Logger   *slog.Logger
+	// SpoolDir holds the spool files of runs ("" = the OS temp directory).
+	SpoolDir string
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+	// Progress, if set, is called once per tenant as it finishes, never
+	// concurrently.
+	Progress func(TenantResult)
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Run collects every tenant, writes and uploads the workbook and the run
+// record, and returns the record. Tenant failures are in the record, not in
+// the error; the error is for a run that produced no report (or, with
+// [ErrAllTenantsFailed], a report of failures only).
+func (r *Runner) Run(ctx context.Context, trigger string) (Record, error) {
+	rec := Record{Trigger: trigger, Started: r.now()}
+	rec.RunID = newRunID(rec.Started)
+	log := r.Logger.With("run_id", rec.RunID)
+	log.InfoContext(ctx, "run started", "trigger", trigger, "tenants", len(r.Tenants))
+
+	dir, err := os.MkdirTemp(r.SpoolDir, "tenantreport-"+rec.RunID+"-")
+	if err != nil {
+		return rec, fmt.Errorf("run: spool directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	results := r.collect(ctx, log, dir)
+	rec.Tenants = make([]TenantResult, len(results))
+	for i, res := range results {
+		rec.Tenants[i] = res.TenantResult
+	}
+
+	rec.Report = reportstore.ReportName(rec.Started, rec.RunID)
+	n, err := r.assemble(ctx, rec.Report, results)
+	if err != nil {
+		return rec, err
+	}
+	rec.ReportBytes = n
+	rec.Finished = r.now()
+
+	body, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return rec, fmt.Errorf("run: record: %w", err)
+	}
+	if err := r.Store.Upload(ctx, RecordName(rec.RunID), strings.NewReader(string(body))); err != nil {
+		return rec, fmt.Errorf("run: record: %w", err)
+	}
+
+	failed := 0
+	for _, t := range rec.Tenants {
+		if t.Status == StatusFailed {
+			failed++
+		}
+	}
+	log.InfoContext(ctx, "run finished", "report", rec.Report, "bytes", rec.ReportBytes,
+		"tenants_ok", len(rec.Tenants)-failed, "tenants_failed", failed, "duration", rec.Finished.Sub(rec.Started))
+	if failed > 0 && failed == len(rec.Tenants) {
+		return rec, ErrAllTenantsFailed
+	}
+	return rec, nil
+}
+
+// tenantRun is a tenant's result and where its rows were spooled.
+type tenantRun struct {
+	TenantResult
+	usersSpool string
+}
+
+// collect reads every tenant into dir and returns the results sorted by
+// display name, then id, so two runs over the same data are identical.
+func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string) []tenantRun {
+	results := make([]tenantRun, len(r.Tenants))
+	var progress sync.Mutex
+	var g errgroup.Group // not WithContext: one tenant's failure must not cancel the others
+	g.SetLimit(max(r.Parallel, 1))
+	for i, t := range r.Tenants {
+		g.Go(func() error {
+			results[i] = r.collectTenant(ctx, log, t, filepath.Join(dir, fmt.Sprintf("users-%d.jsonl", i)))
+			if r.Progress != nil {
+				progress.Lock()
+				r.Progress(results[i].TenantResult)
+				progress.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines never return an error
+	slices.SortStableFunc(results, func(a, b tenantRun) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), cmp.Compare(a.TenantID, b.TenantID))
+	})
+	return results
+}
+
+func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, spoolPath string) tenantRun {
+	start := time.Now()
+	tr := tenantRun{TenantResult: TenantResult{TenantID: t.ID, DisplayName: t.Name()}}
+	log = log.With("tenant", t.ID)
+
+	res, err := r.collectInto(ctx, t, spoolPath)
+	tr.Duration = time.Since(start)
+	tr.Requests, tr.Throttled = res.Requests, res.Throttled
+	if err != nil {
+		// Partial rows of a failed tenant would read as complete data.
+		os.Remove(spoolPath)
+		tr.Status, tr.Error = StatusFailed, err.Error()
+		log.WarnContext(ctx, "tenant failed", "error", err, "duration", tr.Duration)
+		return tr
+	}
+	if t.DisplayName == "" && res.Organization.DisplayName != "" {
+		tr.DisplayName = res.Organization.DisplayName
+	}
+	tr.Status, tr.usersSpool = StatusOK, spoolPath
+	tr.Users, tr.EnabledUsers, tr.Guests = res.Users, res.EnabledUsers, res.Guests
+	log.InfoContext(ctx, "tenant collected", "users", res.Users, "requests", res.Requests, "duration", tr.Duration)
+	return tr
+}
+
+func (r *Runner) collectInto(ctx context.Context, t settings.Tenant, spoolPath string) (graphdata.Result, error) {
+	sw, err := createSpool(spoolPath, "users", t.ID)
+	if err != nil {
+		return graphdata.Result{}, err
+	}
+	res, err := r.Collector.Collect(ctx, t, func(u graphdata.User) error { return sw.write(u) })
+	if cerr := sw.close(); err == nil {
+		err = cerr
+	}
+	return res, err
+}
+
+// assemble streams the workbook from the spools into the store and returns
+// its size. The writer goroutine ends when the workbook is written or the
+// upload stops reading (pr.CloseWithError unblocks it).
+func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun) (int64, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := writeWorkbook(pw, results)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	cr := &countingReader{r: pr}
+	uerr := r.Store.Upload(ctx, name, cr)
+	pr.CloseWithError(cmp.Or(uerr, io.ErrClosedPipe))
+	werr := <-done
+	if uerr != nil {
+		return 0, fmt.Errorf("run: upload %s: %w", name, uerr)
+	}
+	if werr != nil {
+		return 0, fmt.Errorf("run: workbook: %w", werr)
+	}
+	return cr.n, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// newRunID is sortable by start time and unique across instances.
+func newRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,386 @@
+// Package settings turns the process environment of the handler into typed,
+// validated settings.
+//
+// # Sources
+//
+// [Load] reads every setting through a getenv function, so only package main
+// touches the real environment and tests pass a map lookup. Every invalid or
+// missing setting is reported, each as a [*FieldError] naming the setting and
+// the offending value, joined into one error so an operator fixes them all in
+// one deploy.
+//
+// # Settings
+//
+//	REPORT_TENANTS              JSON list of {"tenantId","displayName"} (required)
+//	BRIDGE_APP_CLIENT_ID        client id of the multi-tenant app in the home tenant (required)
+//	MANAGED_IDENTITY_CLIENT_ID  client id of the user-assigned managed identity ("" = system-assigned)
+//	REPORT_CLOUD                public | usgov | usgovdod | china (default public)
+//	REPORT_AUTHORITY_HOST       overrides the cloud's Entra authority host (the emulator sets it)
+//	REPORT_GRAPH_ENDPOINT       overrides the cloud's Graph endpoint (the emulator sets it)
+//	REPORT_CA_FILE              PEM file of an extra root CA to trust (the emulator's)
+//	REPORT_SCHEDULE             NCRONTAB of the timer trigger (default "0 0 6 * * *")
+//	REPORT_CONTAINER            blob container for reports (default "reports")
+//	REPORT_CONCURRENCY          tenants collected at once, 1–64 (default 8)
+//	REPORT_STORAGE[__…]         storage for reports; defaults to AzureWebJobsStorage[__…]
+package settings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Names of the settings, as they appear in app settings and local.settings.json.
+const (
+	KeyTenants       = "REPORT_TENANTS"
+	KeyBridgeApp     = "BRIDGE_APP_CLIENT_ID"
+	KeyMIClientID    = "MANAGED_IDENTITY_CLIENT_ID"
+	KeyCloud         = "REPORT_CLOUD"
+	KeyAuthorityHost = "REPORT_AUTHORITY_HOST"
+	KeyGraphEndpoint = "REPORT_GRAPH_ENDPOINT"
+	KeyCAFile        = "REPORT_CA_FILE"
+	KeySchedule      = "REPORT_SCHEDULE"
+	KeyContainer     = "REPORT_CONTAINER"
+	KeyConcurrency   = "REPORT_CONCURRENCY"
+	KeyStorage       = "REPORT_STORAGE"
+	KeyWebJobs       = "AzureWebJobsStorage"
+)
+
+// Defaults, kept in one place.
+const (
+	DefaultSchedule    = "0 0 6 * * *"
+	DefaultContainer   = "reports"
+	DefaultConcurrency = 8
+	maxConcurrency     = 64
+)
+
+// Sentinel errors wrapped by [FieldError].
+var (
+	ErrMissing = errors.New("required setting is missing")
+	ErrInvalid = errors.New("invalid value")
+)
+
+// FieldError is one invalid setting. Value is the offending value as given
+// (never a secret: connection strings are reported by shape, not content).
+type FieldError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if errors.Is(e.Err, ErrMissing) {
+		return "settings: " + e.Field + ": " + e.Err.Error()
+	}
+	// The value is shown verbatim (not %q) so a JSON value reads as written.
+	return fmt.Sprintf("settings: %s: %v: got %s", e.Field, e.Err, e.Value)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Tenant is one target tenant of the report.
+type Tenant struct {
+	ID          string `json:"tenantId"`
+	DisplayName string `json:"displayName"`
+}
+
+// Name is the display name, or the id when no name was configured.
+func (t Tenant) Name() string {
+	if t.DisplayName != "" {
+		return t.DisplayName
+	}
+	return t.ID
+}
+
+// Cloud is the set of endpoints of one Azure cloud.
+type Cloud struct {
+	Name string
+	// AuthorityHost is the Entra host, with a trailing slash.
+	AuthorityHost string
+	// GraphEndpoint is where Graph requests go, without /v1.0.
+	GraphEndpoint string
+	// GraphScope is the resource the Graph token is requested for. It stays
+	// the cloud's even when GraphEndpoint is overridden, as Entra issues
+	// tokens for the resource, not for the address it is served from.
+	GraphScope string
+	// ExchangeAudience is the audience of the managed identity token used as
+	// the client assertion; the app's federated credential must list it.
+	ExchangeAudience string
+}
+
+// Clouds are the supported clouds by setting value.
+var clouds = map[string]Cloud{
+	"public": {
+		Name: "public", AuthorityHost: "https://login.microsoftonline.com/",
+		GraphEndpoint: "https://graph.microsoft.com", GraphScope: "https://graph.microsoft.com/.default",
+		ExchangeAudience: "api://AzureADTokenExchange",
+	},
+	"usgov": {
+		Name: "usgov", AuthorityHost: "https://login.microsoftonline.us/",
+		GraphEndpoint: "https://graph.microsoft.us", GraphScope: "https://graph.microsoft.us/.default",
+		ExchangeAudience: "api://AzureADTokenExchangeUSGov",
+	},
+	"usgovdod": {
+		Name: "usgovdod", AuthorityHost: "https://login.microsoftonline.us/",
+		GraphEndpoint: "https://dod-graph.microsoft.us", GraphScope: "https://dod-graph.microsoft.us/.default",
+		ExchangeAudience: "api://AzureADTokenExchangeUSGov",
+	},
+	"china": {
+		Name: "china", AuthorityHost: "https://login.chinacloudapi.cn/",
+		GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", GraphScope: "https://microsoftgraph.chinacloudapi.cn/.default",
+		ExchangeAudience: "api://AzureADTokenExchangeChina",
+	},
+}
+
+// Storage names the storage account for reports. Exactly one form is set:
+// a connection string (Azurite, or account key), or a blob service URL used
+// with the managed identity (ClientID "" means the system-assigned one).
+type Storage struct {
+	// Setting is the setting prefix the storage was read from, for messages.
+	Setting          string
+	ConnectionString string
+	ServiceURL       string
+	ClientID         string
+}
+
+// IsZero reports whether no storage was configured.
+func (s Storage) IsZero() bool { return s.ConnectionString == "" && s.ServiceURL == "" }
+
+// Settings is the validated configuration of the handler.
+type Settings struct {
+	Tenants                 []Tenant
+	BridgeAppClientID       string
+	ManagedIdentityClientID string
+	Cloud                   Cloud
+	CAFile                  string
+	Schedule                string
+	Container               string
+	Concurrency             int
+	Storage                 Storage
+}
+
+// Load reads and validates all settings. The error, if any, joins one
+// [*FieldError] per problem.
+func Load(getenv func(string) string) (Settings, error) {
+	var errs []error
+	fail := func(field, value string, err error) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
+	}
+	s := Settings{
+		Schedule:    DefaultSchedule,
+		Container:   DefaultContainer,
+		Concurrency: DefaultConcurrency,
+	}
+
+	if v := getenv(KeyTenants); v == "" {
+		fail(KeyTenants, "", ErrMissing)
+	} else if ts, err := ParseTenants(strings.NewReader(v)); err != nil {
+		// Name each bad entry as REPORT_TENANTS[i].tenantId with its value.
+		for _, e := range unjoin(err) {
+			if fe := (*FieldError)(nil); errors.As(e, &fe) {
+				fail(KeyTenants+fe.Field, fe.Value, fe.Err)
+			} else {
+				fail(KeyTenants, v, e)
+			}
+		}
+	} else {
+		s.Tenants = ts
+	}
+
+	s.BridgeAppClientID = strings.TrimSpace(getenv(KeyBridgeApp))
+	if s.BridgeAppClientID == "" {
+		fail(KeyBridgeApp, "", ErrMissing)
+	} else if !IsGUID(s.BridgeAppClientID) {
+		fail(KeyBridgeApp, s.BridgeAppClientID, fmt.Errorf("%w: not a GUID", ErrInvalid))
+	}
+
+	s.ManagedIdentityClientID = strings.TrimSpace(getenv(KeyMIClientID))
+	if s.ManagedIdentityClientID != "" && !IsGUID(s.ManagedIdentityClientID) {
+		fail(KeyMIClientID, s.ManagedIdentityClientID, fmt.Errorf("%w: not a GUID", ErrInvalid))
+	}
+
+	cloudName := strings.ToLower(strings.TrimSpace(getenv(KeyCloud)))
+	if cloudName == "" {
+		cloudName = "public"
+	}
+	if c, ok := clouds[cloudName]; ok {
+		s.Cloud = c
+	} else {
+		fail(KeyCloud, getenv(KeyCloud), fmt.Errorf("%w: want one of public, usgov, usgovdod, china", ErrInvalid))
+	}
+	if v := getenv(KeyAuthorityHost); v != "" {
+		if u, err := httpsURL(v); err != nil {
+			fail(KeyAuthorityHost, v, err)
+		} else {
+			s.Cloud.AuthorityHost = strings.TrimSuffix(u, "/") + "/"
+		}
+	}
+	if v := getenv(KeyGraphEndpoint); v != "" {
+		if u, err := httpsURL(v); err != nil {
+			fail(KeyGraphEndpoint, v, err)
+		} else {
+			s.Cloud.GraphEndpoint = strings.TrimSuffix(u, "/")
+		}
+	}
+	s.CAFile = getenv(KeyCAFile)
+
+	if v := getenv(KeySchedule); v != "" {
+		if err := checkSchedule(v); err != nil {
+			fail(KeySchedule, v, err)
+		}
+		s.Schedule = v
+	}
+	if v := getenv(KeyContainer); v != "" {
+		if !containerName.MatchString(v) || strings.Contains(v, "--") {
+			fail(KeyContainer, v, fmt.Errorf("%w: container names are 3–63 lower-case letters, digits and single hyphens", ErrInvalid))
+		}
+		s.Container = v
+	}
+	if v := getenv(KeyConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxConcurrency {
+			fail(KeyConcurrency, v, fmt.Errorf("%w: want a whole number from 1 to %d", ErrInvalid, maxConcurrency))
+		}
+		s.Concurrency = n
+	}
+
+	// A dedicated setting wins over the Functions host's own storage, so the
+	// reports can live in another account than the host's leases and timers.
+	st, err := loadStorage(getenv, KeyStorage)
+	if err != nil {
+		errs = append(errs, err)
+	} else if st.IsZero() {
+		if st, err = loadStorage(getenv, KeyWebJobs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.Storage = st
+
+	return s, errors.Join(errs...)
+}
+
+// loadStorage reads prefix (a connection string) or the identity-based form
+// prefix__blobServiceUri / prefix__accountName (+ prefix__clientId), the
+// convention the Functions host uses for AzureWebJobsStorage.
+func loadStorage(getenv func(string) string, prefix string) (Storage, error) {
+	st := Storage{Setting: prefix, ClientID: getenv(prefix + "__clientId")}
+	if v := getenv(prefix); v != "" {
+		if v == "UseDevelopmentStorage=true" {
+			return st, &FieldError{Field: prefix, Value: v, Err: fmt.Errorf("%w: give Azurite's full connection string with its BlobEndpoint", ErrInvalid)}
+		}
+		if !strings.Contains(v, "BlobEndpoint=") && !strings.Contains(v, "AccountName=") {
+			// Report the shape only: a connection string may hold an account key.
+			return st, &FieldError{Field: prefix, Value: "<connection string>", Err: fmt.Errorf("%w: neither BlobEndpoint nor AccountName is set", ErrInvalid)}
+		}
+		st.ConnectionString = v
+		return st, nil
+	}
+	if v := getenv(prefix + "__blobServiceUri"); v != "" {
+		u, err := httpsURL(v)
+		if err != nil {
+			return st, &FieldError{Field: prefix + "__blobServiceUri", Value: v, Err: err}
+		}
+		st.ServiceURL = u
+	} else if v := getenv(prefix + "__accountName"); v != "" {
+		if !accountName.MatchString(v) {
+			return st, &FieldError{Field: prefix + "__accountName", Value: v, Err: fmt.Errorf("%w: storage account names are 3–24 lower-case letters and digits", ErrInvalid)}
+		}
+		st.ServiceURL = "https://" + v + ".blob.core.windows.net/"
+	}
+	if st.ClientID != "" && !IsGUID(st.ClientID) {
+		return st, &FieldError{Field: prefix + "__clientId", Value: st.ClientID, Err: fmt.Errorf("%w: not a GUID", ErrInvalid)}
+	}
+	return st, nil
+}
+
+var (
+	guidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	containerName = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$`)
+	accountName   = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	cronField     = regexp.MustCompile(`^[0-9A-Za-z*/,\-]+$`)
+)
+
+// IsGUID reports whether s is a GUID in its 36-character form.
+func IsGUID(s string) bool { return guidRE.MatchString(s) }
+
+func httpsURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: not an absolute URL", ErrInvalid)
+	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("%w: must be https", ErrInvalid)
+	}
+	return v, nil
+}
+
+// checkSchedule accepts the six-field NCRONTAB expressions of the Functions
+// timer trigger ({second} {minute} {hour} {day} {month} {day-of-week}).
+func checkSchedule(v string) error {
+	fields := strings.Fields(v)
+	if len(fields) != 6 {
+		return fmt.Errorf("%w: want 6 NCRONTAB fields (second minute hour day month day-of-week), got %d", ErrInvalid, len(fields))
+	}
+	for _, f := range fields {
+		if !cronField.MatchString(f) {
+			return fmt.Errorf("%w: field %q", ErrInvalid, f)
+		}
+	}
+	return nil
+}
+
+// ParseTenants parses a JSON list of tenants. Unknown keys, ids that are not
+// GUIDs, duplicates and an empty list are errors. Problems with one entry are
+// reported each as a [*FieldError] whose Field is relative, like
+// "[2].tenantId", joined into one error.
+func ParseTenants(r io.Reader) ([]Tenant, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var ts []Tenant
+	if err := dec.Decode(&ts); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the tenant list", ErrInvalid)
+	}
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("%w: the tenant list is empty", ErrInvalid)
+	}
+	var errs []error
+	seen := make(map[string]int, len(ts))
+	for i := range ts {
+		t := &ts[i]
+		field := fmt.Sprintf("[%d].tenantId", i)
+		id := strings.ToLower(strings.TrimSpace(t.ID))
+		switch {
+		case id == "":
+			errs = append(errs, &FieldError{Field: field, Err: ErrMissing})
+		case !IsGUID(id):
+			errs = append(errs, &FieldError{Field: field, Value: t.ID, Err: fmt.Errorf("%w: not a GUID", ErrInvalid)})
+		default:
+			if j, dup := seen[id]; dup {
+				errs = append(errs, &FieldError{Field: field, Value: t.ID, Err: fmt.Errorf("%w: duplicates tenant [%d]", ErrInvalid, j)})
+			}
+			seen[id] = i
+		}
+		t.ID = id
+		t.DisplayName = strings.TrimSpace(t.DisplayName)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,188 @@
+package settings
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const (
+	tenantA = "11111111-1111-1111-1111-111111111111"
+	tenantB = "22222222-2222-2222-2222-222222222222"
+	appID   = "33333333-3333-3333-3333-333333333333"
+	miID    = "44444444-4444-4444-4444-444444444444"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func valid() map[string]string {
+	return map[string]string{
+		KeyTenants:    `[{"tenantId":"` + tenantA + `","displayName":"Contoso"},{"tenantId":"` + tenantB + `"}]`,
+		KeyBridgeApp:  appID,
+		KeyMIClientID: miID,
+		KeyWebJobs:    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	s, err := Load(env(valid()))
+	if err != nil {
+		t.Fatalf("Load(valid) = %v", err)
+	}
+	if len(s.Tenants) != 2 || s.Tenants[0].Name() != "Contoso" || s.Tenants[1].Name() != tenantB {
+		t.Errorf("Tenants = %+v, want Contoso and an unnamed tenant shown by id", s.Tenants)
+	}
+	if s.Cloud.GraphEndpoint != "https://graph.microsoft.com" || s.Cloud.GraphScope != "https://graph.microsoft.com/.default" ||
+		s.Cloud.AuthorityHost != "https://login.microsoftonline.com/" || s.Cloud.ExchangeAudience != "api://AzureADTokenExchange" {
+		t.Errorf("Cloud = %+v, want the public cloud", s.Cloud)
+	}
+	if s.Schedule != DefaultSchedule || s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency {
+		t.Errorf("defaults = %q %q %d", s.Schedule, s.Container, s.Concurrency)
+	}
+	if s.Storage.Setting != KeyWebJobs || s.Storage.ConnectionString == "" {
+		t.Errorf("Storage = %+v, want AzureWebJobsStorage's connection string", s.Storage)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	m := valid()
+	m[KeyCloud] = "usgov"
+	m[KeyGraphEndpoint] = "https://127.0.0.1:8443/"
+	m[KeyAuthorityHost] = "https://127.0.0.1:8443"
+	m[KeyConcurrency] = "3"
+	m[KeyContainer] = "tenant-reports"
+	m[KeySchedule] = "0 30 5 * * 1-5"
+	m[KeyStorage+"__blobServiceUri"] = "https://acct.blob.core.windows.net/"
+	m[KeyStorage+"__clientId"] = miID
+	s, err := Load(env(m))
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if s.Cloud.GraphEndpoint != "https://127.0.0.1:8443" || s.Cloud.AuthorityHost != "https://127.0.0.1:8443/" {
+		t.Errorf("endpoints = %q %q, want the overrides", s.Cloud.GraphEndpoint, s.Cloud.AuthorityHost)
+	}
+	// The token is still for the cloud's Graph, wherever requests are sent.
+	if s.Cloud.GraphScope != "https://graph.microsoft.us/.default" || s.Cloud.ExchangeAudience != "api://AzureADTokenExchangeUSGov" {
+		t.Errorf("Cloud = %+v, want US Government scope and audience", s.Cloud)
+	}
+	if s.Concurrency != 3 || s.Container != "tenant-reports" || s.Schedule != "0 30 5 * * 1-5" {
+		t.Errorf("got %d %q %q", s.Concurrency, s.Container, s.Schedule)
+	}
+	want := Storage{Setting: KeyStorage, ServiceURL: "https://acct.blob.core.windows.net/", ClientID: miID}
+	if s.Storage != want {
+		t.Errorf("Storage = %+v, want %+v (REPORT_STORAGE wins over AzureWebJobsStorage)", s.Storage, want)
+	}
+}
+
+func TestLoadStorageAccountName(t *testing.T) {
+	m := valid()
+	delete(m, KeyWebJobs)
+	m[KeyWebJobs+"__accountName"] = "reportsacct"
+	s, err := Load(env(m))
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if s.Storage.ServiceURL != "https://reportsacct.blob.core.windows.net/" {
+		t.Errorf("ServiceURL = %q", s.Storage.ServiceURL)
+	}
+}
+
+// TestLoadErrors checks that every problem is reported, naming the setting and
+// the offending value.
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   map[string]string
+		field string
+		value string
+		is    error
+	}{
+		{"tenants missing", map[string]string{KeyTenants: ""}, KeyTenants, "", ErrMissing},
+		{"tenants not json", map[string]string{KeyTenants: "contoso"}, KeyTenants, "contoso", ErrInvalid},
+		{"tenants empty", map[string]string{KeyTenants: "[]"}, KeyTenants, "[]", ErrInvalid},
+		{"tenant unknown key", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `","name":"x"}]`}, KeyTenants, `[{"tenantId":"` + tenantA + `","name":"x"}]`, ErrInvalid},
+		{"tenant bad guid", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `"},{"tenantId":"contoso.com"}]`}, KeyTenants + "[1].tenantId", "contoso.com", ErrInvalid},
+		{"tenant id missing", map[string]string{KeyTenants: `[{"displayName":"x"}]`}, KeyTenants + "[0].tenantId", "", ErrMissing},
+		{"tenant duplicate", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `"},{"tenantId":"` + strings.ToUpper(tenantA) + `"}]`}, KeyTenants + "[1].tenantId", strings.ToUpper(tenantA), ErrInvalid},
+		{"bridge app missing", map[string]string{KeyBridgeApp: ""}, KeyBridgeApp, "", ErrMissing},
+		{"bridge app bad", map[string]string{KeyBridgeApp: "tenantreport"}, KeyBridgeApp, "tenantreport", ErrInvalid},
+		{"mi bad", map[string]string{KeyMIClientID: "12"}, KeyMIClientID, "12", ErrInvalid},
+		{"cloud unknown", map[string]string{KeyCloud: "mars"}, KeyCloud, "mars", ErrInvalid},
+		{"authority http", map[string]string{KeyAuthorityHost: "http://127.0.0.1:1/"}, KeyAuthorityHost, "http://127.0.0.1:1/", ErrInvalid},
+		{"graph relative", map[string]string{KeyGraphEndpoint: "graph"}, KeyGraphEndpoint, "graph", ErrInvalid},
+		{"schedule fields", map[string]string{KeySchedule: "0 6 * * *"}, KeySchedule, "0 6 * * *", ErrInvalid},
+		{"container", map[string]string{KeyContainer: "Reports"}, KeyContainer, "Reports", ErrInvalid},
+		{"concurrency zero", map[string]string{KeyConcurrency: "0"}, KeyConcurrency, "0", ErrInvalid},
+		{"concurrency word", map[string]string{KeyConcurrency: "many"}, KeyConcurrency, "many", ErrInvalid},
+		{"storage dev shortcut", map[string]string{KeyWebJobs: "UseDevelopmentStorage=true"}, KeyWebJobs, "UseDevelopmentStorage=true", ErrInvalid},
+		{"storage garbage", map[string]string{KeyStorage: "AccountKey=c2VjcmV0"}, KeyStorage, "<connection string>", ErrInvalid},
+		{"storage uri http", map[string]string{KeyStorage + "__blobServiceUri": "http://x/"}, KeyStorage + "__blobServiceUri", "http://x/", ErrInvalid},
+		{"storage account", map[string]string{KeyStorage + "__accountName": "Bad_Name"}, KeyStorage + "__accountName", "Bad_Name", ErrInvalid},
+		{"storage client id", map[string]string{KeyStorage + "__accountName": "acct", KeyStorage + "__clientId": "x"}, KeyStorage + "__clientId", "x", ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			_, err := Load(env(m))
+			if err == nil {
+				t.Fatalf("Load = nil, want an error for %s", tt.field)
+			}
+			var found bool
+			for _, e := range unjoin(err) {
+				var fe *FieldError
+				if errors.As(e, &fe) && fe.Field == tt.field && fe.Value == tt.value {
+					found = true
+					if !errors.Is(fe, tt.is) {
+						t.Errorf("error %v does not wrap %v", fe, tt.is)
+					}
+					if !strings.Contains(fe.Error(), tt.field) || !strings.Contains(fe.Error(), tt.value) {
+						t.Errorf("Error() = %q, want it to name %s and %q", fe.Error(), tt.field, tt.value)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("Load = %v, want a FieldError{%s, %q}", err, tt.field, tt.value)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(env(map[string]string{KeyBridgeApp: "x", KeyConcurrency: "-1"}))
+	if got := len(unjoin(err)); got != 3 {
+		t.Errorf("Load reported %d problems (%v), want 3: tenants, bridge app, concurrency", got, err)
+	}
+}
+
+func TestConnectionStringNeverInError(t *testing.T) {
+	m := valid()
+	m[KeyWebJobs] = "AccountKey=SuperSecretKey=="
+	_, err := Load(env(m))
+	if err == nil || strings.Contains(err.Error(), "SuperSecretKey") {
+		t.Errorf("Load = %v, want an error that does not repeat the account key", err)
+	}
+}
+
+func FuzzParseTenants(f *testing.F) {
+	f.Add(`[{"tenantId":"` + tenantA + `","displayName":"Contoso"}]`)
+	f.Add(`[{"tenantId":"x"},{"tenantId":"x"}]`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		ts, err := ParseTenants(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, tn := range ts {
+			if !IsGUID(tn.ID) || seen[tn.ID] {
+				t.Fatalf("ParseTenants(%q) accepted %q", in, tn.ID)
+			}
+			seen[tn.ID] = true
+		}
+	})
+}

@@ -1,0 +1,106 @@
+// Package tenantauth gets Microsoft Graph credentials for many Entra tenants
+// without a secret.
+//
+// # Flow
+//
+// The Function App's managed identity gets a token for the token-exchange
+// audience (api://AzureADTokenExchange in the public cloud). That token is the
+// client assertion of the multi-tenant bridge app, registered in the managed
+// identity's home tenant with a federated identity credential that trusts the
+// identity. Presenting the assertion at each target tenant's token endpoint
+// yields a token for that tenant, once the tenant's admin has consented to the
+// bridge app.
+//
+// [Source] holds one [azidentity.ClientAssertionCredential] per tenant, made
+// on first use and reused, so tokens are cached and refreshed by azidentity.
+// A credential shared across tenants would serialise their token fetches.
+package tenantauth
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// Options configure a [Source].
+type Options struct {
+	// BridgeAppClientID is the client id of the multi-tenant app that trusts
+	// the managed identity.
+	BridgeAppClientID string
+	// AuthorityHost is the Entra host, e.g. https://login.microsoftonline.com/.
+	AuthorityHost string
+	// ExchangeAudience is the audience of the assertion, e.g.
+	// api://AzureADTokenExchange.
+	ExchangeAudience string
+	// ClientOptions carry the transport and retry policy to azidentity.
+	ClientOptions azcore.ClientOptions
+}
+
+// Source hands out one credential per target tenant. It is safe for
+// concurrent use.
+type Source struct {
+	assertion azcore.TokenCredential
+	opts      Options
+
+	mu    sync.Mutex
+	creds map[string]azcore.TokenCredential
+}
+
+// NewManagedIdentity returns the managed identity credential of the Function
+// App: user-assigned when clientID is set, system-assigned otherwise.
+func NewManagedIdentity(clientID string, o azcore.ClientOptions) (azcore.TokenCredential, error) {
+	mo := azidentity.ManagedIdentityCredentialOptions{ClientOptions: o}
+	if clientID != "" {
+		mo.ID = azidentity.ClientID(clientID)
+	}
+	c, err := azidentity.NewManagedIdentityCredential(&mo)
+	if err != nil {
+		return nil, fmt.Errorf("tenantauth: managed identity: %w", err)
+	}
+	return c, nil
+}
+
+// New returns a Source that uses tokens of assertion (the managed identity) as
+// client assertions of the bridge app.
+func New(assertion azcore.TokenCredential, o Options) *Source {
+	return &Source{assertion: assertion, opts: o, creds: make(map[string]azcore.TokenCredential)}
+}
+
+// For returns the credential of tenantID, creating it on first use.
+func (s *Source) For(tenantID string) (azcore.TokenCredential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.creds[tenantID]; ok {
+		return c, nil
+	}
+	co := s.opts.ClientOptions
+	co.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: s.opts.AuthorityHost}
+	c, err := azidentity.NewClientAssertionCredential(tenantID, s.opts.BridgeAppClientID, s.getAssertion,
+		&azidentity.ClientAssertionCredentialOptions{
+			ClientOptions: co,
+			// Without this MSAL asks login.microsoftonline.com which hosts
+			// are authorities, whatever AuthorityHost says.
+			DisableInstanceDiscovery: true,
+		})
+	if err != nil {
+		return nil, fmt.Errorf("tenantauth: tenant %s: %w", tenantID, err)
+	}
+	s.creds[tenantID] = c
+	return c, nil
+}
+
+// getAssertion returns the managed identity's token. azidentity caches it
+// until shortly before it expires, so a run over many tenants asks the
+// identity endpoint once.
+func (s *Source) getAssertion(ctx context.Context) (string, error) {
+	tok, err := s.assertion.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.opts.ExchangeAudience + "/.default"}})
+	if err != nil {
+		return "", &ManagedIdentityError{Err: err}
+	}
+	return tok.Token, nil
+}
