@@ -66,7 +66,11 @@ func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, stor
 	done := 0
 	runner.Progress = func(t run.TenantResult) {
 		done++
-		fmt.Fprintf(stdout, "[%d/%d] %-24s %-6s %6d users  %s\n", done, len(s.Tenants), t.DisplayName, t.Status, t.Users, t.Error)
+		if t.Status == run.StatusOK {
+			fmt.Fprintf(stdout, "[%d/%d] %-24s ok      %6d users\n", done, len(s.Tenants), t.DisplayName, t.Users)
+		} else {
+			fmt.Fprintf(stdout, "[%d/%d] %-24s %-6s  %s\n", done, len(s.Tenants), t.DisplayName, t.Status, t.Error)
+		}
 	}
 	rec, err := runner.Run(ctx, "cli")
 	if rec.Report != "" && rec.ReportBytes > 0 {
@@ -83,7 +87,12 @@ func summaryTable(w io.Writer, rec run.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tTENANT ID\tSTATUS\tUSERS\tENABLED\tGUESTS\tERROR")
 	for _, t := range rec.Tenants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests, t.Error)
+		if t.Status == run.StatusOK {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests)
+		} else {
+			// Counts of a failed tenant are unknown, not zero.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Error)
+		}
 	}
 	tw.Flush()
 }

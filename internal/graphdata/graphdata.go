@@ -34,20 +34,20 @@ import (
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/organization"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/tenantreport/tenantreport/internal/settings"
-	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
-// CredentialSource returns the Graph credential of a tenant.
-// *tenantauth.Source satisfies it.
+// CredentialSource returns the Graph credential of a tenant and explains
+// its token failures. *tenantauth.Source satisfies it.
 type CredentialSource interface {
 	For(tenantID string) (azcore.TokenCredential, error)
+	Diagnose(tenantID string, err error) error
 }
 
 // Collector reads the report's data of one tenant at a time. It is safe for
@@ -128,8 +128,7 @@ func (e *GraphError) Unwrap() error { return ErrGraph }
 // Collect reads tenant t, passing each user to emit in Graph's order. A
 // failed token exchange is returned as a *tenantauth.Error with its
 // diagnosis; Graph error answers as a *GraphError.
-func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(User) error) (Result, error) {
-	var res Result
+func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(User) error) (res Result, err error) {
 	defer func() {
 		st := c.Transport.Stats(t.ID)
 		res.Requests, res.Throttled = st.Requests, st.Throttled
@@ -144,7 +143,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(Us
 	// token is cached by the credential; EnableCAE matches what the SDK asks
 	// for, so the SDK's request hits that cache entry.
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope}, EnableCAE: true}); err != nil {
-		return res, tenantauth.Diagnose(t.ID, err)
+		return res, c.Credentials.Diagnose(t.ID, err)
 	}
 	gs, err := c.client(t.ID, cred)
 	if err != nil {

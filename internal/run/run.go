@@ -35,6 +35,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/settings"
+	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
 // Collector reads one tenant, passing each user to emit.
@@ -211,7 +212,7 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 	if err != nil {
 		// Partial rows of a failed tenant would read as complete data.
 		os.Remove(spoolPath)
-		tr.Status, tr.Error = StatusFailed, err.Error()
+		tr.Status, tr.Error = StatusFailed, explain(err)
 		log.WarnContext(ctx, "tenant failed", "error", err, "duration", tr.Duration)
 		return tr
 	}
@@ -276,4 +277,13 @@ func newRunID(t time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// explain is the failure as a report reader should see it: a diagnosed
+// token failure without the package prefixes, anything else as it is.
+func explain(err error) string {
+	if e := (*tenantauth.Error)(nil); errors.As(err, &e) {
+		return e.Explain()
+	}
+	return err.Error()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -31,7 +32,7 @@ var diagnoses = map[int]Diagnosis{
 	70025:  ficMismatch,
 	700016: {
 		Cause: "the bridge app is not provisioned in this tenant: admin consent has not been given",
-		Fix:   "have a Global or Privileged Role Administrator of the tenant open the admin-consent URL (handler consent-url --tenant ID) and accept",
+		Fix:   "have a Global or Privileged Role Administrator of the tenant open the admin-consent URL and accept",
 	},
 	7000112: {
 		Cause: "the bridge app's service principal is disabled in this tenant",
@@ -76,6 +77,9 @@ type Error struct {
 	// when Entra gave none.
 	Code string
 	Diagnosis
+	// ConsentURL is where the tenant's admin consents to the bridge app, set
+	// when consent is what is missing.
+	ConsentURL string
 	// TraceID and CorrelationID identify the request in an Azure support case.
 	TraceID       string
 	CorrelationID string
@@ -83,14 +87,22 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	return "tenantauth: tenant " + e.TenantID + ": " + e.Explain()
+}
+
+// Explain is the diagnosis for a reader of the report: the code, the cause,
+// the fix and the ids for a support case.
+func (e *Error) Explain() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tenantauth: tenant %s: ", e.TenantID)
 	if e.Code != "" {
 		b.WriteString(e.Code + ": ")
 	}
 	b.WriteString(e.Cause)
 	if e.Fix != "" {
 		b.WriteString("; fix: " + e.Fix)
+	}
+	if e.ConsentURL != "" {
+		b.WriteString(": " + e.ConsentURL)
 	}
 	if e.TraceID != "" || e.CorrelationID != "" {
 		fmt.Fprintf(&b, " (trace id %s, correlation id %s)", e.TraceID, e.CorrelationID)
@@ -122,7 +134,21 @@ type entraError struct {
 // Diagnose turns a token exchange failure for tenantID into an [*Error].
 // Errors that are not Entra's replies (a cancelled context, a network error,
 // the managed identity failing) are returned as they are.
-func Diagnose(tenantID string, err error) error {
+func (s *Source) Diagnose(tenantID string, err error) error {
+	err = diagnose(tenantID, err)
+	if e := (*Error)(nil); errors.As(err, &e) && e.Code == "AADSTS700016" {
+		e.ConsentURL = s.ConsentURL(tenantID)
+	}
+	return err
+}
+
+// ConsentURL is the admin-consent URL of the bridge app in tenantID, on the
+// configured cloud's authority host.
+func (s *Source) ConsentURL(tenantID string) string {
+	return s.opts.AuthorityHost + url.PathEscape(tenantID) + "/adminconsent?client_id=" + url.QueryEscape(s.opts.BridgeAppClientID)
+}
+
+func diagnose(tenantID string, err error) error {
 	var mi *ManagedIdentityError
 	if err == nil || errors.As(err, &mi) {
 		return err

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/tenantreport/tenantreport/internal/azuritetest"
+	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/run"
+)
+
+// handlerBinary is bin/handler, built once by the test command.
+func handlerBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("TENANTREPORT_HANDLER_BIN")
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TENANTREPORT_HANDLER_BIN is not set: run the tests with make test")
+		}
+		t.Skip("TENANTREPORT_HANDLER_BIN is not set: run the tests with make test")
+	}
+	return bin
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// handlerProc is a running `handler serve`, started as the Functions host
+// starts it.
+type handlerProc struct {
+	cmd    *exec.Cmd
+	url    string
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	ready  chan struct{}
+	exited chan error
+}
+
+func (p *handlerProc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// startHandler starts the binary with env and returns once it has said it
+// is serving (or fails the test if it exits first).
+func startHandler(t *testing.T, env []string) *handlerProc {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(handlerBinary(t), "serve")
+	// A proxy that refuses every connection: any request to a host other
+	// than loopback (the emulator, Azurite) fails instead of leaking out.
+	cmd.Env = append(env, "FUNCTIONS_CUSTOMHANDLER_PORT="+port, "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "PATH="+os.Getenv("PATH"))
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &handlerProc{cmd: cmd, url: "http://127.0.0.1:" + port, ready: make(chan struct{}), exited: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		once := sync.Once{}
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if strings.Contains(sc.Text(), "msg=serving") {
+				once.Do(func() { close(p.ready) })
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case <-p.ready:
+	case err := <-p.exited:
+		p.exited <- err
+		t.Fatalf("handler exited before serving: %v\n%s", err, p.logs())
+	case <-t.Context().Done():
+		t.Fatal("handler did not start")
+	}
+	return p
+}
+
+func emulatorEnv(t *testing.T, em *emulator.Running) []string {
+	t.Helper()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, em.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range em.Env(caFile) {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	return env
+}
+
+// TestTimerInvocationEndToEnd runs serve against the emulator and Azurite,
+// POSTs a timer invocation exactly as the host sends it, and reads the
+// workbook back from blob storage.
+func TestTimerInvocationEndToEnd(t *testing.T) {
+	conn := azuritetest.ConnectionString(t)
+	container := azuritetest.Container(t)
+	world := emulator.SampleWorld()
+	em, err := emulator.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	env := append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container)
+	identityHeader := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "IDENTITY_HEADER="); ok {
+			identityHeader = v
+		}
+	}
+	h := startHandler(t, env)
+
+	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-21T06:00:00+00:00","Next":"2026-11-22T06:00:00+00:00","LastUpdated":"2026-11-21T06:00:00.0039523+00:00"},"IsPastDue":false}},` +
+		`"Metadata":{"sys":{"MethodName":"ReportTimer","UtcNow":"\"2026-11-22T06:00:00.0012345Z\"","RandGuid":"\"1b0e5c0e-4f3a-4a57-9d38-5e1bb7a0c001\""}}}`
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportTimer", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Azure-Functions-InvocationId", "0f6b5c2d-7e8f-4a1b-9c3d-2e4f6a8b0c1d")
+	req.Header.Set("X-Azure-Functions-HostVersion", "4.1042.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("POST /ReportTimer = %d %s %s\nlogs:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), reply, h.logs())
+	}
+	var ir struct {
+		Outputs     map[string]any
+		Logs        []string
+		ReturnValue any
+	}
+	if err := json.Unmarshal(reply, &ir); err != nil || ir.Outputs == nil {
+		t.Fatalf("reply %s: %v", reply, err)
+	}
+
+	store, err := reportstore.NewFromConnectionString(conn, container, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := store.List(t.Context(), "reports/")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("List(reports/) = %v, %v; want one workbook", items, err)
+	}
+	if !regexp.MustCompile(`^reports/\d{4}/\d{2}/\d{2}/[^/]+\.xlsx$`).MatchString(items[0].Name) {
+		t.Errorf("report blob %q, want reports/YYYY/MM/DD/<runId>.xlsx", items[0].Name)
+	}
+	f := openWorkbook(t, store, items[0].Name)
+	checkSampleReport(t, world, f)
+
+	records, err := store.List(t.Context(), "runs/")
+	if err != nil || len(records) != 1 {
+		t.Fatalf("List(runs/) = %v, %v; want one run record", records, err)
+	}
+	rc, err := store.Open(t.Context(), records[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec run.Record
+	if err := json.NewDecoder(rc).Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if rec.Report != items[0].Name || rec.Trigger != "timer" || len(rec.Tenants) != len(world.Tenants) {
+		t.Errorf("run record = %+v, want trigger timer, report %s and %d tenants", rec, items[0].Name, len(world.Tenants))
+	}
+
+	// Graceful shutdown on SIGTERM, exit status 0.
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-h.exited; err != nil {
+		t.Errorf("handler after SIGTERM: %v, want exit 0", err)
+	}
+	logs := h.logs()
+	if !strings.Contains(logs, "AADSTS700016") {
+		t.Errorf("logs do not name the failed tenant's AADSTS code:\n%s", logs)
+	}
+	// No token, assertion or key in any log line: JWTs start with eyJ.
+	for _, secret := range []string{"eyJ", identityHeader, "AccountKey", "Eby8vdM02x"} {
+		if secret != "" && (strings.Contains(logs, secret) || strings.Contains(string(reply), secret)) {
+			t.Errorf("logs or reply contain %q:\n%s\n%s", secret, logs, reply)
+		}
+	}
+}
+
+func openWorkbook(t *testing.T, store *reportstore.Store, name string) *excelize.File {
+	t.Helper()
+	rc, err := store.Open(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	f, err := excelize.OpenReader(rc)
+	if err != nil {
+		t.Fatalf("workbook %s does not open: %v", name, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// checkSampleReport checks the Summary and Users sheets against the world.
+func checkSampleReport(t *testing.T, world *emulator.World, f *excelize.File) {
+	t.Helper()
+	summary, err := f.GetRows("Summary", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(summary) != len(world.Tenants)+1 {
+		t.Fatalf("Summary has %d rows, want a header and %d tenants: %q", len(summary), len(world.Tenants), summary)
+	}
+	wantUsers := 0
+	byID := map[string][]string{}
+	for _, row := range summary[1:] {
+		byID[row[1]] = row
+	}
+	for _, tn := range world.Tenants {
+		row := byID[tn.ID]
+		if row == nil {
+			t.Errorf("Summary has no row for %s (%s)", tn.DisplayName, tn.ID)
+			continue
+		}
+		if tn.AppProvisioned != nil && !*tn.AppProvisioned {
+			if row[2] != "failed" || len(row) < 10 || !strings.Contains(row[9], "AADSTS700016") || !strings.Contains(row[9], "consent") {
+				t.Errorf("Summary row of unconsented %s = %q, want failed with AADSTS700016 and the consent fix", tn.DisplayName, row)
+			}
+			continue
+		}
+		want := world.Expect(tn.ID)
+		wantUsers += want.Users
+		got := row[2:6]
+		exp := []string{"ok", strconv.Itoa(want.Users), strconv.Itoa(want.EnabledUsers), strconv.Itoa(want.Guests)}
+		if strings.Join(got, ",") != strings.Join(exp, ",") {
+			t.Errorf("Summary row of %s = %q, want status,users,enabled,guests = %q", tn.DisplayName, got, exp)
+		}
+	}
+	users, err := f.GetRows("Users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users)-1 != wantUsers {
+		t.Errorf("Users has %d rows, want %d", len(users)-1, wantUsers)
+	}
+	if len(users) > 0 && users[0][0] != "Tenant" {
+		t.Errorf("Users header = %q, want Tenant first", users[0])
+	}
+}
+
+// TestServeRefusesBadSettings checks that a configuration error stops the
+// handler at start with a non-zero status and names the setting and value.
+func TestServeRefusesBadSettings(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), handlerBinary(t), "serve")
+	cmd.Env = []string{"FUNCTIONS_CUSTOMHANDLER_PORT=" + freePort(t), "REPORT_TENANTS=[{\"tenantId\":\"contoso.com\"}]", "BRIDGE_APP_CLIENT_ID=00000000-0000-0000-0000-0000000000aa"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("serve with bad settings: %v, want a non-zero exit", err)
+	}
+	if !strings.Contains(string(out), "REPORT_TENANTS[0].tenantId") || !strings.Contains(string(out), "contoso.com") {
+		t.Errorf("output %q, want it to name REPORT_TENANTS[0].tenantId and contoso.com", out)
+	}
+}
+
+// TestDemo runs the README's demo command and opens what it wrote.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), handlerBinary(t), "demo", "--out", dir)
+	cmd.Env = []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + t.TempDir()}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	m := regexp.MustCompile(`report: (reports/\S+\.xlsx)`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("demo output does not name the report:\n%s", stdout.String())
+	}
+	f, err := excelize.OpenFile(filepath.Join(dir, filepath.FromSlash(m[1])))
+	if err != nil {
+		t.Fatalf("demo report does not open: %v", err)
+	}
+	defer f.Close()
+	world := emulator.SampleWorld()
+	checkSampleReport(t, world, f)
+	for _, tn := range world.Tenants {
+		if !strings.Contains(stdout.String(), tn.DisplayName) {
+			t.Errorf("demo summary table does not list %s:\n%s", tn.DisplayName, stdout.String())
+		}
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "eyJ") {
+		t.Errorf("demo output contains a token:\n%s\n%s", stdout.String(), stderr.String())
+	}
+}

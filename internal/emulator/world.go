@@ -1,0 +1,340 @@
+package emulator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// World declares everything the emulator serves: the home tenant with its managed identity, the bridge app and its
+// federated identity credentials, and the target tenants with their synthetic directories. A World is plain data; the
+// emulator copies it in [New], so changing a World afterwards does not affect a running [Server].
+type World struct {
+	// HomeTenantID is the tenant that issues the managed identity's tokens.
+	HomeTenantID string `json:"homeTenantId"`
+	// ManagedIdentity is the user-assigned identity served by the managed-identity endpoint.
+	ManagedIdentity ManagedIdentity `json:"managedIdentity"`
+	// BridgeApp is the multi-tenant app registration that trusts the managed identity.
+	BridgeApp App `json:"bridgeApp"`
+	// Tenants are the target tenants, in report order.
+	Tenants []Tenant `json:"tenants"`
+	// Seed drives everything synthetic (user data, the signing key) that a tenant does not seed itself.
+	Seed int64 `json:"seed"`
+}
+
+// ManagedIdentity is a user-assigned managed identity in the home tenant.
+type ManagedIdentity struct {
+	ClientID string `json:"clientId"`
+	// ObjectID is the identity's service principal (principal) id: the sub and oid of its tokens.
+	ObjectID string `json:"objectId"`
+}
+
+// App is an app registration.
+type App struct {
+	ClientID string `json:"clientId"`
+	// TenantID is the tenant where the app is registered; "" means the home tenant. Entra refuses managed-identity
+	// assertions for an app registered outside the issuing tenant (AADSTS700236).
+	TenantID             string `json:"tenantId,omitempty"`
+	FederatedCredentials []FIC  `json:"federatedCredentials"`
+}
+
+// FIC is a federated identity credential on [App]. Issuer and Subject match the assertion's iss and sub exactly
+// (case-sensitively, as Entra does); Audiences must contain its aud.
+type FIC struct {
+	Name      string   `json:"name"`
+	Issuer    string   `json:"issuer"`
+	Subject   string   `json:"subject"`
+	Audiences []string `json:"audiences"`
+}
+
+// Tenant is a target tenant with a synthetic directory.
+type Tenant struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	// Domain is the initial domain, e.g. "contoso.onmicrosoft.com"; "" derives it from DisplayName.
+	Domain string `json:"domain,omitempty"`
+	// AppProvisioned reports whether the bridge app has a service principal here (admin consent given).
+	// nil means true; false makes the token exchange fail with AADSTS700016.
+	AppProvisioned *bool `json:"appProvisioned,omitempty"`
+	// Grants are the Graph application permissions granted to the bridge app here. They become the roles claim of
+	// the Graph token. nil grants every permission in [KnownPermissions]; an empty list grants none.
+	Grants []string `json:"grants"`
+	// Users is the number of synthetic users.
+	Users int `json:"users"`
+	// GuestRatio and DisabledRatio are fractions of Users, rounded to the nearest user.
+	GuestRatio    float64 `json:"guestRatio,omitempty"`
+	DisabledRatio float64 `json:"disabledRatio,omitempty"`
+	// Seed seeds this tenant's data; 0 derives a seed from World.Seed and the tenant's index.
+	Seed int64 `json:"seed,omitempty"`
+}
+
+// Counts are the totals Graph serves for a tenant's /users collection.
+type Counts struct {
+	Users        int
+	EnabledUsers int
+	Guests       int
+}
+
+// MaxUsers bounds Tenant.Users. Users are generated page by page, so the bound is about run time, not memory.
+const MaxUsers = 10_000_000
+
+// KnownPermissions returns the Graph application permissions the emulator understands, in the order a nil
+// Tenant.Grants puts them into the roles claim.
+func KnownPermissions() []string { return append([]string(nil), knownPermissions...) }
+
+var knownPermissions = []string{
+	"Organization.Read.All",
+	"Domain.Read.All",
+	"User.Read.All",
+	"Directory.Read.All",
+	"AuditLog.Read.All",
+	"LicenseAssignment.Read.All",
+	"RoleManagement.Read.Directory",
+	"Device.Read.All",
+	"Policy.Read.All",
+	"Application.Read.All",
+	"SecurityEvents.Read.All",
+}
+
+// Sentinel errors wrapped by [FieldError].
+var (
+	ErrMissing           = errors.New("missing")
+	ErrNotGUID           = errors.New("not a GUID")
+	ErrDuplicate         = errors.New("duplicate")
+	ErrOutOfRange        = errors.New("out of range")
+	ErrUnknownPermission = errors.New("unknown Graph application permission")
+)
+
+// FieldError reports an invalid World field. Field is a JSON path such as "tenants[1].id".
+type FieldError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == "" {
+		return "emulator: world: " + e.Field + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("emulator: world: %s %q: %s", e.Field, e.Value, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// LoadWorld decodes a World from JSON, rejecting unknown fields and trailing data, and validates it.
+func LoadWorld(r io.Reader) (*World, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var w World
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("emulator: world: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("emulator: world: trailing data after the JSON object")
+	}
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Validate checks GUIDs, required fields, ranges, permission names and duplicates. It returns the first problem
+// as a *FieldError.
+func (w *World) Validate() error {
+	guid := func(field, v string, required bool) error {
+		switch {
+		case v == "" && required:
+			return &FieldError{Field: field, Err: ErrMissing}
+		case v != "" && !guidRE.MatchString(v):
+			return &FieldError{Field: field, Value: v, Err: ErrNotGUID}
+		}
+		return nil
+	}
+	checks := []error{
+		guid("homeTenantId", w.HomeTenantID, true),
+		guid("managedIdentity.clientId", w.ManagedIdentity.ClientID, true),
+		guid("managedIdentity.objectId", w.ManagedIdentity.ObjectID, true),
+		guid("bridgeApp.clientId", w.BridgeApp.ClientID, true),
+		guid("bridgeApp.tenantId", w.BridgeApp.TenantID, false),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	names := map[string]bool{}
+	for i, f := range w.BridgeApp.FederatedCredentials {
+		p := fmt.Sprintf("bridgeApp.federatedCredentials[%d]", i)
+		switch {
+		case f.Name == "":
+			return &FieldError{Field: p + ".name", Err: ErrMissing}
+		case names[strings.ToLower(f.Name)]:
+			return &FieldError{Field: p + ".name", Value: f.Name, Err: ErrDuplicate}
+		case f.Issuer == "":
+			return &FieldError{Field: p + ".issuer", Err: ErrMissing}
+		case f.Subject == "":
+			return &FieldError{Field: p + ".subject", Err: ErrMissing}
+		case len(f.Audiences) == 0:
+			return &FieldError{Field: p + ".audiences", Err: ErrMissing}
+		}
+		names[strings.ToLower(f.Name)] = true
+	}
+	known := map[string]bool{}
+	for _, p := range knownPermissions {
+		known[p] = true
+	}
+	ids, domains := map[string]bool{}, map[string]bool{}
+	for i, t := range w.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		if err := guid(p+".id", t.ID, true); err != nil {
+			return err
+		}
+		if ids[strings.ToLower(t.ID)] {
+			return &FieldError{Field: p + ".id", Value: t.ID, Err: ErrDuplicate}
+		}
+		ids[strings.ToLower(t.ID)] = true
+		if strings.TrimSpace(t.DisplayName) == "" {
+			return &FieldError{Field: p + ".displayName", Err: ErrMissing}
+		}
+		d := t.domain(i)
+		if domains[d] {
+			return &FieldError{Field: p + ".domain", Value: d, Err: ErrDuplicate}
+		}
+		domains[d] = true
+		if t.Users < 0 || t.Users > MaxUsers {
+			return &FieldError{Field: p + ".users", Value: fmt.Sprint(t.Users), Err: ErrOutOfRange}
+		}
+		for _, r := range []struct {
+			name string
+			v    float64
+		}{{"guestRatio", t.GuestRatio}, {"disabledRatio", t.DisabledRatio}} {
+			if !(r.v >= 0 && r.v <= 1) {
+				return &FieldError{Field: p + "." + r.name, Value: fmt.Sprint(r.v), Err: ErrOutOfRange}
+			}
+		}
+		seen := map[string]bool{}
+		for j, g := range t.Grants {
+			f := fmt.Sprintf("%s.grants[%d]", p, j)
+			if !known[g] {
+				return &FieldError{Field: f, Value: g, Err: ErrUnknownPermission}
+			}
+			if seen[g] {
+				return &FieldError{Field: f, Value: g, Err: ErrDuplicate}
+			}
+			seen[g] = true
+		}
+	}
+	return nil
+}
+
+// Expect returns the /users totals that Graph serves for tenantID, or zero Counts for a tenant the world does not
+// declare. Tests compare a report against it.
+func (w *World) Expect(tenantID string) Counts {
+	for _, t := range w.Tenants {
+		if strings.EqualFold(t.ID, tenantID) {
+			g, d := t.split()
+			return Counts{Users: t.Users, EnabledUsers: t.Users - d, Guests: g}
+		}
+	}
+	return Counts{}
+}
+
+// split returns the exact number of guests and of disabled users.
+func (t *Tenant) split() (guests, disabled int) {
+	return int(math.Round(t.GuestRatio * float64(t.Users))), int(math.Round(t.DisabledRatio * float64(t.Users)))
+}
+
+// domain returns the tenant's initial domain: Domain, or one derived from DisplayName.
+func (t *Tenant) domain(index int) string {
+	if t.Domain != "" {
+		return strings.ToLower(t.Domain)
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(t.DisplayName) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		fmt.Fprintf(&b, "tenant%d", index+1)
+	}
+	return b.String() + ".onmicrosoft.com"
+}
+
+// provisioned reports whether the bridge app has a service principal in the tenant.
+func (t *Tenant) provisioned() bool { return t.AppProvisioned == nil || *t.AppProvisioned }
+
+// roles returns the permissions granted in the tenant, as they appear in the roles claim.
+func (t *Tenant) roles() []string {
+	if t.Grants == nil {
+		return knownPermissions
+	}
+	return t.Grants
+}
+
+// clone returns a deep copy of w.
+func (w *World) clone() World {
+	c := *w
+	c.BridgeApp.FederatedCredentials = make([]FIC, len(w.BridgeApp.FederatedCredentials))
+	for i, f := range w.BridgeApp.FederatedCredentials {
+		f.Audiences = append([]string(nil), f.Audiences...)
+		c.BridgeApp.FederatedCredentials[i] = f
+	}
+	c.Tenants = make([]Tenant, len(w.Tenants))
+	for i, t := range w.Tenants {
+		if t.AppProvisioned != nil {
+			v := *t.AppProvisioned
+			t.AppProvisioned = &v
+		}
+		if t.Grants != nil {
+			t.Grants = append([]string{}, t.Grants...)
+		}
+		c.Tenants[i] = t
+	}
+	return c
+}
+
+// Fixed identifiers of [SampleWorld].
+const (
+	sampleHome      = "6f1c2a9e-3b4d-4e8f-9a0b-1c2d3e4f5a6b"
+	sampleMIClient  = "0d4f5b6a-7c8e-4f90-a1b2-c3d4e5f6a7b8"
+	sampleMIObject  = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a80"
+	sampleBridgeApp = "3a7b9c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
+)
+
+// SampleWorld returns the demo world: a home tenant whose managed identity federates into the bridge app, and three
+// target tenants. Contoso (250 users) grants every permission; Fabrikam (1,200 users, so /users takes two pages at
+// $top=999) grants only User.Read.All and Organization.Read.All; Northwind is misconfigured: admin consent was never
+// given, so the token exchange fails with AADSTS700016. Identifiers and seeds are fixed; testdata/demo.json holds the
+// same world as JSON. Each call returns a new World.
+func SampleWorld() *World {
+	no := false
+	return &World{
+		HomeTenantID:    sampleHome,
+		ManagedIdentity: ManagedIdentity{ClientID: sampleMIClient, ObjectID: sampleMIObject},
+		BridgeApp: App{
+			ClientID: sampleBridgeApp,
+			FederatedCredentials: []FIC{{
+				Name:      "tenantreport-function-mi",
+				Issuer:    "https://login.microsoftonline.com/" + sampleHome + "/v2.0",
+				Subject:   sampleMIObject,
+				Audiences: []string{"api://AzureADTokenExchange"},
+			}},
+		},
+		Tenants: []Tenant{
+			{ID: "2b8e4f1a-6c3d-4b7e-9f5a-0d1c2e3f4a5b", DisplayName: "Contoso", Users: 250,
+				GuestRatio: 0.12, DisabledRatio: 0.08, Seed: 101},
+			{ID: "9c5d7e3f-1a2b-4c8d-b6e0-7f8a9b0c1d2e", DisplayName: "Fabrikam", Users: 1200,
+				Grants: []string{"User.Read.All", "Organization.Read.All"}, GuestRatio: 0.25, DisabledRatio: 0.05, Seed: 202},
+			{ID: "e4a1b2c3-d5e6-4f70-8192-a3b4c5d6e7f8", DisplayName: "Northwind Traders", AppProvisioned: &no, Users: 80,
+				GuestRatio: 0.1, DisabledRatio: 0.1, Seed: 303},
+		},
+		Seed: 20260101,
+	}
+}

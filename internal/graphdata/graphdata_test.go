@@ -1,0 +1,119 @@
+package graphdata_test
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/settings"
+	"github.com/tenantreport/tenantreport/internal/tenantauth"
+)
+
+func collector(t *testing.T, world *emulator.World) (*emulator.Running, *graphdata.Collector) {
+	t.Helper()
+	em, err := emulator.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	for _, kv := range em.Env("unused") {
+		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
+			t.Setenv(kv[0], kv[1]) // azidentity reads these from the process only
+		}
+	}
+	// em.Client refuses any host but the emulator's.
+	co := azcore.ClientOptions{Transport: em.Client()}
+	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
+		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
+	return em, &graphdata.Collector{
+		Credentials: src,
+		Endpoint:    em.URL,
+		Scope:       "https://graph.microsoft.com/.default",
+		Transport:   graphdata.NewTransport(em.Client().Transport),
+	}
+}
+
+func TestCollectUsers(t *testing.T) {
+	world := emulator.SampleWorld()
+	em, c := collector(t, world)
+	fab := world.Tenants[1] // 1200 users: two pages of 999
+	var got []graphdata.User
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, func(u graphdata.User) error {
+		got = append(got, u)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Collect = %v", err)
+	}
+	want := world.Expect(fab.ID)
+	if res.Users != want.Users || res.EnabledUsers != want.EnabledUsers || res.Guests != want.Guests || len(got) != want.Users {
+		t.Errorf("Collect = %+v (%d rows), want %+v", res, len(got), want)
+	}
+	if res.Organization.DisplayName != fab.DisplayName || res.Organization.DefaultDomain == "" {
+		t.Errorf("Organization = %+v, want %s with its default domain", res.Organization, fab.DisplayName)
+	}
+	// organization + two pages of users, each carrying a bearer token the
+	// emulator accepted (it answers 401 otherwise).
+	if res.Requests != 3 || res.Throttled != 0 {
+		t.Errorf("Requests, Throttled = %d, %d; want 3, 0", res.Requests, res.Throttled)
+	}
+	if m := em.Server.Metrics(); m.Requests["graph /users "+fab.ID] != 2 {
+		t.Errorf("emulator saw %d /users requests, want 2 (metrics %v)", m.Requests["graph /users "+fab.ID], m.Requests)
+	}
+	seen := map[string]bool{}
+	for _, u := range got {
+		if u.ID == "" || u.UserPrincipalName == "" || u.CreatedDateTime.IsZero() || seen[u.ID] {
+			t.Fatalf("user %+v: want id, UPN, created date, no duplicates across pages", u)
+		}
+		seen[u.ID] = true
+	}
+}
+
+func TestCollectMissingPermission(t *testing.T) {
+	world := emulator.SampleWorld()
+	world.Tenants[0].Grants = []string{"Organization.Read.All"} // no User.Read.All
+	_, c := collector(t, world)
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[0].ID}, func(graphdata.User) error { return nil })
+	var ge *graphdata.GraphError
+	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || ge.Code != "Authorization_RequestDenied" || ge.Op != "users" {
+		t.Errorf("Collect = %v, want a 403 Authorization_RequestDenied on users", err)
+	}
+}
+
+func TestCollectDiagnosesExchange(t *testing.T) {
+	world := emulator.SampleWorld()
+	em, c := collector(t, world)
+	nw := world.Tenants[2] // never consented
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, func(graphdata.User) error { return nil })
+	var e *tenantauth.Error
+	if !errors.As(err, &e) || e.Code != "AADSTS700016" {
+		t.Errorf("Collect = %v, want a diagnosed AADSTS700016", err)
+	}
+	if n := em.Server.Metrics().Requests["graph /organization "+nw.ID]; n != 0 {
+		t.Errorf("%d Graph requests after a failed exchange, want 0", n)
+	}
+}
+
+func TestCollectStopsOnEmitError(t *testing.T) {
+	world := emulator.SampleWorld()
+	_, c := collector(t, world)
+	stop := errors.New("disk full")
+	n := 0
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, func(graphdata.User) error {
+		if n++; n == 10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 10 {
+		t.Errorf("Collect = %v after %d rows, want the emit error after 10", err, n)
+	}
+}

@@ -1,0 +1,151 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+type collectorFunc func(context.Context, settings.Tenant, func(graphdata.User) error) (graphdata.Result, error)
+
+func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error) {
+	return f(ctx, t, emit)
+}
+
+type uploaderFunc func(ctx context.Context, name string, r io.Reader) error
+
+func (f uploaderFunc) Upload(ctx context.Context, name string, r io.Reader) error {
+	return f(ctx, name, r)
+}
+
+var tenants = []settings.Tenant{
+	{ID: "33333333-3333-3333-3333-333333333333", DisplayName: "northwind"},
+	{ID: "11111111-1111-1111-1111-111111111111", DisplayName: "Contoso"},
+	{ID: "22222222-2222-2222-2222-222222222222", DisplayName: "Fabrikam"},
+}
+
+// fakeDirectory serves n users per tenant and fails Fabrikam halfway.
+func fakeDirectory(n int) collectorFunc {
+	return func(_ context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error) {
+		var res graphdata.Result
+		for i := range n {
+			if t.DisplayName == "Fabrikam" && i == n/2 {
+				return res, errors.New("graphdata: users: HTTP 503")
+			}
+			u := graphdata.User{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("%s user %d", t.DisplayName, i), UserType: "Member", AccountEnabled: i%2 == 0,
+				CreatedDateTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
+			if i == 0 {
+				u.DisplayName = "=HYPERLINK(\"http://evil\")"
+			}
+			res.Users++
+			if err := emit(u); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+}
+
+func TestRunIsolatesTenantFailure(t *testing.T) {
+	dir := t.TempDir()
+	store, err := reportstore.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := t.TempDir()
+	var progress []string
+	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Progress: func(tr TenantResult) { progress = append(progress, tr.DisplayName) }}
+	rec, err := r.Run(t.Context(), "test")
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(progress) != 3 {
+		t.Errorf("progress calls = %v, want one per tenant", progress)
+	}
+	var order []string
+	for _, tr := range rec.Tenants {
+		order = append(order, tr.DisplayName+":"+string(tr.Status))
+	}
+	if got, want := strings.Join(order, " "), "Contoso:ok Fabrikam:failed northwind:ok"; got != want {
+		t.Errorf("record tenants = %s, want %s (by display name, case-insensitive)", got, want)
+	}
+	if !strings.Contains(rec.Tenants[1].Error, "HTTP 503") {
+		t.Errorf("Fabrikam error = %q, want the cause", rec.Tenants[1].Error)
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Errorf("spool directory not cleaned up: %v", left)
+	}
+
+	f, err := excelize.OpenFile(filepath.Join(dir, filepath.FromSlash(rec.Report)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("Users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The failed tenant's partial rows are not in the report.
+	if len(rows) != 1+20 {
+		t.Fatalf("Users rows = %d, want header + 20", len(rows))
+	}
+	if rows[1][0] != "Contoso" || rows[11][0] != "northwind" {
+		t.Errorf("Users tenant column = %q, %q", rows[1][0], rows[11][0])
+	}
+	if formula, _ := f.GetCellFormula("Users", "B2"); formula != "" || rows[1][1] != `=HYPERLINK("http://evil")` {
+		t.Errorf("B2 = %q (formula %q), want the text as text", rows[1][1], formula)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runs", rec.RunID+".json")); err != nil {
+		t.Errorf("run record: %v", err)
+	}
+}
+
+func TestRunAllTenantsFailed(t *testing.T) {
+	store, err := reportstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Tenants: tenants, Store: store, Logger: slog.New(slog.DiscardHandler),
+		Collector: collectorFunc(func(context.Context, settings.Tenant, func(graphdata.User) error) (graphdata.Result, error) {
+			return graphdata.Result{}, errors.New("tenantauth: managed identity token: unavailable")
+		})}
+	rec, err := r.Run(t.Context(), "test")
+	if !errors.Is(err, ErrAllTenantsFailed) {
+		t.Errorf("Run = %v, want ErrAllTenantsFailed", err)
+	}
+	if rec.ReportBytes == 0 {
+		t.Errorf("no report written; want one that shows every tenant's failure")
+	}
+}
+
+// TestRunUploadFailureEndsWriter checks that a failed upload ends the run
+// with the upload's error and does not leave the workbook writer blocked.
+func TestRunUploadFailureEndsWriter(t *testing.T) {
+	boom := errors.New("storage unavailable")
+	r := &Runner{Tenants: tenants, Collector: fakeDirectory(5000), Logger: slog.New(slog.DiscardHandler),
+		Store: uploaderFunc(func(_ context.Context, _ string, r io.Reader) error {
+			if _, err := r.Read(make([]byte, 512)); err != nil {
+				return err
+			}
+			return boom
+		})}
+	_, err := r.Run(t.Context(), "test")
+	if !errors.Is(err, boom) {
+		t.Errorf("Run = %v, want the upload error", err)
+	}
+}

@@ -1,0 +1,131 @@
+package tenantauth_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/tenantauth"
+)
+
+const graphScope = "https://graph.microsoft.com/.default"
+
+// start serves world and points a Source at it. The managed identity
+// endpoint is read by azidentity from the process environment only, hence
+// t.Setenv (and no t.Parallel).
+func start(t *testing.T, world *emulator.World) (*emulator.Running, *tenantauth.Source) {
+	t.Helper()
+	em, err := emulator.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	for _, kv := range em.Env("unused") {
+		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
+			t.Setenv(kv[0], kv[1])
+		}
+	}
+	// em.Client refuses every host but the emulator: a call to
+	// login.microsoftonline.com fails the test instead of leaving.
+	co := azcore.ClientOptions{Transport: em.Client()}
+	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return em, tenantauth.New(mi, tenantauth.Options{
+		BridgeAppClientID: world.BridgeApp.ClientID,
+		AuthorityHost:     em.URL + "/",
+		ExchangeAudience:  "api://AzureADTokenExchange",
+		ClientOptions:     co,
+	})
+}
+
+func TestExchangeEveryTenantWithOneManagedIdentityToken(t *testing.T) {
+	world := emulator.SampleWorld()
+	world.Tenants = world.Tenants[:2] // the provisioned ones
+	em, src := start(t, world)
+
+	for round := range 2 {
+		for _, tn := range world.Tenants {
+			cred, err := src.For(tn.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}, EnableCAE: true}); err != nil {
+				t.Fatalf("round %d: GetToken(%s) = %v", round, tn.DisplayName, err)
+			}
+		}
+		m := em.Server.Metrics()
+		// The second round is served from the credentials' caches.
+		if m.MITokensIssued != 1 || m.TokensIssued != len(world.Tenants) {
+			t.Errorf("round %d: managed identity tokens = %d, graph tokens = %d; want 1 and %d",
+				round, m.MITokensIssued, m.TokensIssued, len(world.Tenants))
+		}
+	}
+	a, _ := src.For(world.Tenants[0].ID)
+	b, _ := src.For(world.Tenants[0].ID)
+	if a != b {
+		t.Errorf("For returned a new credential for the same tenant; want it cached")
+	}
+}
+
+func TestDiagnose(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(w *emulator.World) string // returns the tenant to exchange for
+		code   string
+		says   string
+	}{
+		{"not consented", func(w *emulator.World) string { return w.Tenants[2].ID }, "AADSTS700016", "/adminconsent?client_id="},
+		{"app in another tenant", func(w *emulator.World) string {
+			w.BridgeApp.TenantID = w.Tenants[0].ID
+			return w.Tenants[1].ID
+		}, "AADSTS700236", "home tenant"},
+		{"subject is not the identity", func(w *emulator.World) string {
+			w.BridgeApp.FederatedCredentials[0].Subject = "00000000-0000-0000-0000-000000000001"
+			return w.Tenants[0].ID
+		}, "AADSTS700213", "object (principal) id"},
+		{"unknown tenant", func(*emulator.World) string { return "0d0d0d0d-0000-4000-8000-000000000000" }, "AADSTS90002", "REPORT_CLOUD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			world := emulator.SampleWorld()
+			tenant := tt.change(world)
+			_, src := start(t, world)
+			cred, err := src.For(tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}})
+			err = src.Diagnose(tenant, err)
+			var e *tenantauth.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Diagnose = %v (%T), want *tenantauth.Error", err, err)
+			}
+			if e.Code != tt.code || e.Cause == "" || e.Fix == "" || e.TraceID == "" || e.CorrelationID == "" {
+				t.Errorf("Diagnose = %+v, want code %s with cause, fix, trace and correlation ids", e, tt.code)
+			}
+			if msg := e.Explain(); !strings.Contains(msg, tt.says) {
+				t.Errorf("Explain() = %q, want it to say %q", msg, tt.says)
+			}
+			if strings.Contains(err.Error(), "eyJ") {
+				t.Errorf("error holds a token: %v", err)
+			}
+		})
+	}
+}
+
+func TestDiagnosePassesOtherErrors(t *testing.T) {
+	src := tenantauth.New(nil, tenantauth.Options{})
+	plain := errors.New("dial tcp: connection refused")
+	if got := src.Diagnose("t", plain); got != plain {
+		t.Errorf("Diagnose(network error) = %v, want it unchanged", got)
+	}
+	if got := src.Diagnose("t", nil); got != nil {
+		t.Errorf("Diagnose(nil) = %v", got)
+	}
+}
