@@ -328,3 +328,68 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo output contains a token:\n%s\n%s", stdout.String(), stderr.String())
 	}
 }
+
+// TestEmulateThenRun starts `handler emulate`, reads the settings it prints,
+// and runs `handler run` with exactly those settings.
+func TestEmulateThenRun(t *testing.T) {
+	bin := handlerBinary(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	em := exec.Command(bin, "emulate", "--ca-file", caFile)
+	em.Env = []string{"PATH=" + os.Getenv("PATH")}
+	stdout, err := em.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var emErr bytes.Buffer
+	em.Stderr = &emErr
+	if err := em.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Process.Kill(); em.Wait() })
+
+	want := []string{"REPORT_TENANTS", "BRIDGE_APP_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_ENDPOINT",
+		"IDENTITY_HEADER", "REPORT_AUTHORITY_HOST", "REPORT_GRAPH_ENDPOINT", "REPORT_CA_FILE"}
+	got := map[string]string{}
+	var env []string
+	sc := bufio.NewScanner(stdout)
+	for len(got) < len(want) && sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || k == "" {
+			t.Fatalf("emulate printed %q, want KEY=value lines only", sc.Text())
+		}
+		got[k] = v
+		env = append(env, sc.Text())
+	}
+	for _, k := range want {
+		if got[k] == "" {
+			t.Errorf("emulate did not print %s (stderr: %s)", k, emErr.String())
+		}
+	}
+	if got["REPORT_CA_FILE"] != caFile {
+		t.Errorf("REPORT_CA_FILE = %q, want %q", got["REPORT_CA_FILE"], caFile)
+	}
+
+	out := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), bin, "run", "--out", out)
+	cmd.Env = append(env, "PATH="+os.Getenv("PATH"), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9")
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, res)
+	}
+	world := emulator.SampleWorld()
+	for _, tn := range world.Tenants {
+		if !regexp.MustCompile(`\[\d/3\] ` + regexp.QuoteMeta(tn.DisplayName)).Match(res) {
+			t.Errorf("run printed no progress line for %s:\n%s", tn.DisplayName, res)
+		}
+	}
+	m := regexp.MustCompile(`report: (reports/\S+\.xlsx)`).FindSubmatch(res)
+	if m == nil {
+		t.Fatalf("run did not name its report:\n%s", res)
+	}
+	f, err := excelize.OpenFile(filepath.Join(out, filepath.FromSlash(string(m[1]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	checkSampleReport(t, world, f)
+}
