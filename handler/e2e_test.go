@@ -329,9 +329,10 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestEmulateThenRun starts `handler emulate`, reads the settings it prints,
-// and runs `handler run` with exactly those settings.
-func TestEmulateThenRun(t *testing.T) {
+// startEmulate starts `handler emulate` and returns the settings it
+// printed, as KEY=value lines.
+func startEmulate(t *testing.T) []string {
+	t.Helper()
 	bin := handlerBinary(t)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	em := exec.Command(bin, "emulate", "--ca-file", caFile)
@@ -362,16 +363,23 @@ func TestEmulateThenRun(t *testing.T) {
 	}
 	for _, k := range want {
 		if got[k] == "" {
-			t.Errorf("emulate did not print %s (stderr: %s)", k, emErr.String())
+			t.Fatalf("emulate did not print %s (stderr: %s)", k, emErr.String())
 		}
 	}
 	if got["REPORT_CA_FILE"] != caFile {
 		t.Errorf("REPORT_CA_FILE = %q, want %q", got["REPORT_CA_FILE"], caFile)
 	}
+	return append(env, "PATH="+os.Getenv("PATH"), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9")
+}
 
+// TestEmulateThenRun runs `handler run` with exactly the settings
+// `handler emulate` printed.
+func TestEmulateThenRun(t *testing.T) {
+	bin := handlerBinary(t)
+	env := startEmulate(t)
 	out := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), bin, "run", "--out", out)
-	cmd.Env = append(env, "PATH="+os.Getenv("PATH"), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9")
+	cmd.Env = env
 	res, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, res)
@@ -392,4 +400,57 @@ func TestEmulateThenRun(t *testing.T) {
 	}
 	defer f.Close()
 	checkSampleReport(t, world, f)
+}
+
+// TestDoctor checks the onboarding check against the sample world: the
+// tenant that never consented is not ready, with its cause, fix and consent
+// URL; the others are ready; the exit status says so.
+func TestDoctor(t *testing.T) {
+	bin := handlerBinary(t)
+	env := startEmulate(t)
+	world := emulator.SampleWorld()
+
+	cmd := exec.CommandContext(t.Context(), bin, "doctor")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("doctor: %v, want exit status 1 (a tenant is not ready)\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"managed identity: ok", "AADSTS700016", "fix:", "/adminconsent?client_id=" + world.BridgeApp.ClientID} {
+		if !strings.Contains(text, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, text)
+		}
+	}
+	for _, tn := range world.Tenants {
+		ready := tn.AppProvisioned == nil || *tn.AppProvisioned
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(tn.DisplayName) + `\s+` + tn.ID + `\s.*\s(yes|NO)$`).FindStringSubmatch(text)
+		if line == nil || (line[1] == "yes") != ready {
+			t.Errorf("doctor line for %s = %q, want ready=%v\n%s", tn.DisplayName, line, ready, text)
+		}
+	}
+
+	// One healthy tenant: ready, exit 0, JSON for scripts.
+	cmd = exec.CommandContext(t.Context(), bin, "doctor", "--json", "--tenant", world.Tenants[0].ID)
+	cmd.Env = env
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("doctor --tenant %s: %v\n%s", world.Tenants[0].ID, err, out)
+	}
+	var res struct {
+		ManagedIdentity string
+		Ready           bool
+		Tenants         []struct {
+			TenantID string
+			Ready    bool
+			Granted  []string
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("doctor --json printed %s: %v", out, err)
+	}
+	if !res.Ready || res.ManagedIdentity != "ok" || len(res.Tenants) != 1 || !res.Tenants[0].Ready || len(res.Tenants[0].Granted) == 0 {
+		t.Errorf("doctor --json = %+v, want one ready tenant with its granted permissions", res)
+	}
 }

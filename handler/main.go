@@ -8,6 +8,9 @@
 //	handler run [--out DIR]      one report run from the terminal, settings from the environment
 //	handler demo [--out DIR]     a report of the built-in sample world on the local emulator
 //	handler emulate [--world F]  run the emulator and print the settings that point at it
+//	handler doctor [--tenant ID] [--json]  is every tenant ready? exit 1 if not
+//	handler consent-url --tenant ID        the admin-consent URL of the bridge app in a tenant
+//	handler permissions [--json]           the Graph permissions the enabled sections need
 //
 // Settings are read from the environment; see internal/settings.
 package main
@@ -27,7 +30,7 @@ func main() {
 	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, errUsage) && !errors.Is(err, errNotReady) {
 			fmt.Fprintln(os.Stderr, "handler:", err)
 		}
 		// Never exit 0 on failure: the Functions host reads 0 as "done, do
@@ -52,6 +55,12 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return demo(ctx, args, stdout, stderr)
 	case "emulate":
 		return emulate(ctx, args, stdout, stderr)
+	case "doctor":
+		return doctor(ctx, args, getenv, stdout, stderr)
+	case "consent-url":
+		return consentURL(args, getenv, stdout, stderr)
+	case "permissions":
+		return permissions(args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -68,4 +77,7 @@ commands:
   run       run one report with the settings of the environment
   demo      run a report of the sample world on the built-in emulator
   emulate   run the emulator and print the settings that point at it
+  doctor    check each tenant: managed identity, exchange, permissions, Graph
+  consent-url --tenant ID   print the admin-consent URL of the bridge app
+  permissions               print the Graph permissions the enabled sections need
 `

@@ -64,6 +64,7 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 			Endpoint:    s.Cloud.GraphEndpoint,
 			Scope:       s.Cloud.GraphScope,
 			Transport:   graphdata.NewTransport(tr),
+			Sections:    s.Sections,
 		},
 		Store:    store,
 		Parallel: s.Concurrency,

@@ -22,6 +22,23 @@ type tenant struct {
 	// Users are laid out by two affine permutations of [0, Users): user i is a guest if guestPerm(i) < guests and
 	// disabled if disabledPerm(i) < disabled, which spreads both kinds evenly and makes the totals exact.
 	guestPerm, disabledPerm affine
+
+	// The same scheme places MFA registrations, inactive users and credential states; the permutations are drawn
+	// after the ones above so that adding them left every existing user unchanged.
+	mfaPerm, inactivePerm, adminPerm, credPerm affine
+	mfa, inactive                              int
+	premium                                    bool
+	skus                                       []License
+	admins                                     []int       // user indices holding a role, in assignment order
+	adminSet                                   map[int]int // user index → position in admins
+	creds                                      int         // application credentials in total
+	score                                      Score
+	// anchor is the epoch relative dates count from; the Server sets it.
+	anchor time.Time
+	// rec is the recorded directory, nil for a synthetic tenant.
+	rec *recording
+	// chaos draws latencies and faults; the Server sets it.
+	chaos *chaos
 }
 
 func newTenant(w *World, i int) *tenant {
@@ -38,6 +55,7 @@ func newTenant(w *World, i int) *tenant {
 	t.guests, t.disabled = t.split()
 	t.guestPerm = newAffine(r, t.Users)
 	t.disabledPerm = newAffine(r, t.Users)
+	t.initExtras(r)
 	return t
 }
 

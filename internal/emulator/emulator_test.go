@@ -372,6 +372,18 @@ func TestTokenErrors(t *testing.T) {
 				c["idtyp"] = "user"
 				return sign(t, w, c)
 			}},
+		{name: "app has no federated credential", tenant: contoso.ID, want: 70021, status: 401,
+			change: func(w *emulator.World) { w.BridgeApp.FederatedCredentials = nil }},
+		{name: "app token that is not a managed identity's", tenant: contoso.ID, want: 700226, status: 401,
+			assertion: func(w *emulator.World) string {
+				c := miClaims(w, time.Now(), time.Now().Add(time.Hour))
+				c["appid"] = "11111111-2222-4333-8444-555555555555"
+				return sign(t, w, c)
+			}},
+		{name: "service principal disabled", tenant: contoso.ID, want: 7000112, status: 400,
+			change: func(w *emulator.World) { w.Tenants[0].ServicePrincipalDisabled = true }},
+		{name: "blocked by conditional access for workload identities", tenant: contoso.ID, want: 53003, status: 400,
+			change: func(w *emulator.World) { w.Tenants[0].BlockedByConditionalAccess = true }},
 		{name: "assertion from another emulator", tenant: contoso.ID, want: 50013, status: 401,
 			assertion: func(w *emulator.World) string {
 				other := *w
@@ -586,4 +598,21 @@ func TestEnv(t *testing.T) {
 		got["IDENTITY_HEADER"] != r.Server.IdentityHeader() || got["BRIDGE_APP_CLIENT_ID"] != w.BridgeApp.ClientID {
 		t.Errorf("Env = %v", env)
 	}
+}
+
+// MSAL caches managed-identity tokens for the whole process, keyed by client id and resource only, so a second
+// emulator receives the first one's token as its assertion. The signing key is derived from the world so that
+// this still works.
+func TestManagedIdentityCacheSpansEmulators(t *testing.T) {
+	w := emulator.SampleWorld()
+	first := start(t, w)
+	if _, err := first.credential(w.Tenants[0].ID, nil).GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
+		t.Fatalf("first emulator: %v", err)
+	}
+	second := start(t, emulator.SampleWorld())
+	if _, err := second.credential(w.Tenants[0].ID, nil).GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
+		t.Fatalf("second emulator: %v", err)
+	}
+	t.Logf("second emulator issued %d MI tokens (0 = MSAL served the first emulator's token from its process-wide cache)",
+		second.run.Server.Metrics().MITokensIssued)
 }

@@ -82,6 +82,9 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 			"tid":    s.world.HomeTenantID,
 			"uti":    rand22(),
 			"ver":    "2.0",
+			// Managed-identity tokens name the identity's Azure resource; Entra tells them from app tokens by it.
+			"xms_mirid": "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/tenantreport/providers/" +
+				"Microsoft.ManagedIdentity/userAssignedIdentities/tenantreport-" + strings.ToLower(mi.ClientID[:8]),
 		})
 		if err != nil {
 			fail(http.StatusInternalServerError, err.Error())
@@ -218,9 +221,8 @@ type tokenRule struct {
 }
 
 // tokenRules run in order and the first failure is the reply. Entra does not document its order; this one reports
-// the most fundamental problem first: tenant, client, assertion, federation trust, consent, resource. To emulate a
-// new failure (AADSTS7000112 disabled service principal, 53003 Conditional Access, 700222/700229 token types…),
-// add a world field and a rule here.
+// the most fundamental problem first: tenant, client, assertion, federation trust, consent, the service principal,
+// Conditional Access, resource. To emulate a new failure, add a world field and a rule here.
 var tokenRules = []tokenRule{
 	{"tenant", func(s *Server, q *tokenRequest) *aadError {
 		if q.tenant == nil {
@@ -288,6 +290,15 @@ var tokenRules = []tokenRule{
 		}
 		return nil
 	}},
+	{"managed-identity token", func(s *Server, q *tokenRequest) *aadError {
+		if entraTenantOf(claimString(q.assertion, "iss")) != "" && claimString(q.assertion, "xms_mirid") == "" {
+			return &aadError{http.StatusUnauthorized, "invalid_client", 700226, fmt.Sprintf("The assertion presented "+
+				"is an Entra ID token issued to application '%s', not to a managed identity. Only managed identity "+
+				"tokens may be used as federated identity credentials for an Entra ID issuer.",
+				firstNonEmpty(claimString(q.assertion, "appid"), claimString(q.assertion, "azp"), claimString(q.assertion, "sub")))}
+		}
+		return nil
+	}},
 	{"issuer tenant", func(s *Server, q *tokenRequest) *aadError {
 		iss := claimString(q.assertion, "iss")
 		appTenant := s.world.BridgeApp.TenantID
@@ -300,6 +311,15 @@ var tokenRules = []tokenRule{
 				"identities registered in this tenant.", iss)}
 		}
 		return nil
+	}},
+	{"any fic", func(s *Server, q *tokenRequest) *aadError {
+		if len(s.world.BridgeApp.FederatedCredentials) > 0 {
+			return nil
+		}
+		return &aadError{http.StatusUnauthorized, "invalid_client", 70021, fmt.Sprintf("No matching federated identity "+
+			"record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion "+
+			"Audience: '%s'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+			claimString(q.assertion, "iss"), claimString(q.assertion, "sub"), strings.Join(claimStrings(q.assertion, "aud"), ","))}
 	}},
 	{"fic issuer", func(s *Server, q *tokenRequest) *aadError {
 		iss := claimString(q.assertion, "iss")
@@ -337,6 +357,20 @@ var tokenRules = []tokenRule{
 		}
 		return nil
 	}},
+	{"service principal enabled", func(s *Server, q *tokenRequest) *aadError {
+		if q.tenant.ServicePrincipalDisabled {
+			return &aadError{http.StatusBadRequest, "unauthorized_client", 7000112, fmt.Sprintf("Application '%s'"+
+				"(tenantreport) is disabled.", strings.ToLower(q.form.Get("client_id")))}
+		}
+		return nil
+	}},
+	{"conditional access", func(s *Server, q *tokenRequest) *aadError {
+		if q.tenant.BlockedByConditionalAccess {
+			return &aadError{http.StatusBadRequest, "invalid_grant", 53003, "Access has been blocked by Conditional " +
+				"Access policies. The access policy does not allow token issuance."}
+		}
+		return nil
+	}},
 	{"scope", func(s *Server, q *tokenRequest) *aadError {
 		var scopes []string
 		for _, sc := range strings.Fields(q.form.Get("scope")) {
@@ -363,6 +397,15 @@ var tokenRules = []tokenRule{
 		q.resource = graphResource
 		return nil
 	}},
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // entraTenantOf returns the tenant of an Entra ID issuer (v1 or v2), or "" for any other issuer.

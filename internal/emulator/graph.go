@@ -5,31 +5,132 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
 	graphContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 	defaultPageSize  = 100
 	maxPageSize      = 999
+	// signInPageSize is the largest page /users serves with signInActivity; a larger $top gets pages this size.
+	signInPageSize = 500
 )
 
-// graphRoute is one Graph v1.0 collection.
-type graphRoute struct {
-	// perms are the application permissions that grant access; any one suffices.
-	perms []string
-	serve func(s *Server, w http.ResponseWriter, r *http.Request, t *tenant, q url.Values)
+// collection is one Graph v1.0 collection.
+type collection struct {
+	path    string // below /v1.0, as Graph spells it
+	context string // the @odata.context fragment after "#"
+	entity  string // the entity type, for $select errors
+	// perms are the application permissions that grant access; any one suffices (or its ReadWrite variant).
+	perms   []string
+	family  string // throttle family besides global ("" = none)
+	ru      int    // base resource units when family is directory
+	premium bool   // needs Entra ID P1/P2
+	// page is the default page size; 0 serves the whole collection in one response and rejects $top.
+	page     int
+	expand   []string // the navigation properties $expand accepts
+	defaults []string // properties without $select; nil = all
+	count    func(s *Server, t *tenant) int
+	item     func(s *Server, t *tenant, i int) []prop
+	// adjust adds the permissions, budgets and limits a query brings (signInActivity, keyCredentials).
+	adjust func(c *call)
 }
 
-// graphRoutes maps lower-case paths below /v1.0 to their handlers. Add a collection here to widen the emulator.
-var graphRoutes = map[string]graphRoute{
-	"/organization": {[]string{"Organization.Read.All", "Directory.Read.All"}, (*Server).serveOrganization},
-	"/users":        {[]string{"User.Read.All", "Directory.Read.All"}, (*Server).serveUsers},
+// collectionList is every Graph collection the emulator serves. Add one here to widen it.
+var collectionList = []*collection{
+	{path: "/organization", context: "organization", entity: "organization",
+		perms: []string{"Organization.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 1,
+		count: func(*Server, *tenant) int { return 1 },
+		item:  func(_ *Server, t *tenant, _ int) []prop { return t.organization() }},
+	{path: "/domains", context: "domains", entity: "domain",
+		perms: []string{"Domain.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 1,
+		count: func(_ *Server, t *tenant) int { return len(t.domainNames()) },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.domainProps(i) }},
+	{path: "/users", context: "users", entity: "user",
+		perms: []string{"User.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 2, page: defaultPageSize,
+		defaults: userDefaultSelect,
+		count:    func(_ *Server, t *tenant) int { return t.Users },
+		item: func(_ *Server, t *tenant, i int) []prop {
+			return append(t.user(i).props(), prop{"signInActivity", t.signInActivity(i)})
+		},
+		adjust: func(c *call) {
+			if slices.Contains(c.sel, "signInActivity") {
+				c.perms = append(c.perms, []string{"AuditLog.Read.All"})
+				c.premium = true
+				c.charges = append(c.charges, charge{FamilySignIn, 1})
+				c.pageCap = signInPageSize
+			}
+		}},
+	{path: "/subscribedSkus", context: "subscribedSkus", entity: "subscribedSku",
+		perms:  []string{"LicenseAssignment.Read.All", "Organization.Read.All", "Directory.Read.All"},
+		family: FamilyDirectory, ru: 3,
+		count: func(_ *Server, t *tenant) int { return len(t.skus) },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.skuProps(i) }},
+	{path: "/roleManagement/directory/roleAssignments", context: "roleManagement/directory/roleAssignments",
+		entity: "unifiedRoleAssignment",
+		perms:  []string{"RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All"},
+		family: FamilyDirectory, ru: 1, page: defaultPageSize, expand: []string{"principal"},
+		defaults: []string{"id", "principalId", "directoryScopeId", "roleDefinitionId"},
+		count:    func(_ *Server, t *tenant) int { return len(t.admins) },
+		item:     func(_ *Server, t *tenant, i int) []prop { return t.roleAssignmentProps(i) }},
+	{path: "/roleManagement/directory/roleDefinitions", context: "roleManagement/directory/roleDefinitions",
+		entity: "unifiedRoleDefinition",
+		perms:  []string{"RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All"},
+		family: FamilyDirectory, ru: 1,
+		count: func(*Server, *tenant) int { return len(roleDefs) },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.roleDefinitionProps(i) }},
+	{path: "/reports/authenticationMethods/userRegistrationDetails",
+		context: "reports/authenticationMethods/userRegistrationDetails", entity: "userRegistrationDetails",
+		perms: []string{"AuditLog.Read.All"}, family: FamilyReports, premium: true, page: defaultPageSize,
+		count: func(_ *Server, t *tenant) int { return t.Users },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.registrationProps(i) }},
+	{path: "/devices", context: "devices", entity: "device",
+		perms: []string{"Device.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 1, page: defaultPageSize,
+		count: func(_ *Server, t *tenant) int { return t.Devices },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.deviceProps(i) }},
+	{path: "/identity/conditionalAccess/policies", context: "identity/conditionalAccess/policies",
+		entity: "conditionalAccessPolicy",
+		perms:  []string{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}, family: FamilyConditionalAccess,
+		count: func(_ *Server, t *tenant) int { return t.ConditionalAccessPolicies },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.caPolicyProps(i) }},
+	{path: "/applications", context: "applications", entity: "application",
+		perms:  []string{"Application.Read.All", "Directory.Read.All", "Application.ReadWrite.OwnedBy"},
+		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget,
+		count: func(_ *Server, t *tenant) int { return t.Apps },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.applicationProps(i) }},
+	{path: "/servicePrincipals", context: "servicePrincipals", entity: "servicePrincipal",
+		perms:  []string{"Application.Read.All", "Directory.Read.All", "Application.ReadWrite.OwnedBy"},
+		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget,
+		count: func(_ *Server, t *tenant) int { return t.servicePrincipalCount() },
+		item: func(s *Server, t *tenant, i int) []prop {
+			return t.servicePrincipalProps(i, s.world.BridgeApp.ClientID, s.world.HomeTenantID)
+		}},
+	{path: "/security/secureScores", context: "security/secureScores", entity: "secureScore",
+		perms: []string{"SecurityEvents.Read.All"}, family: FamilySecureScore,
+		count: func(*Server, *tenant) int { return secureScoreDays },
+		item:  func(_ *Server, t *tenant, i int) []prop { return t.secureScoreProps(i) }},
 }
+
+func keyCredentialsBudget(c *call) {
+	if slices.Contains(c.sel, "keyCredentials") {
+		c.charges = append(c.charges, charge{FamilyKeyCredentials, 1})
+	}
+}
+
+// collections maps lower-case paths below /v1.0 to their collection.
+var collections = func() map[string]*collection {
+	m := map[string]*collection{}
+	for _, c := range collectionList {
+		m[strings.ToLower(c.path)] = c
+	}
+	return m
+}()
 
 // graphError is Graph's error body.
 type graphError struct {
@@ -64,11 +165,14 @@ func clientRequestID(r *http.Request, fallback string) string {
 	return fallback
 }
 
-func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) { s.serveGraphRequest(w, r, false) }
+
+// serveGraphRequest serves one Graph request; inBatch skips latency and faults, which apply to the $batch itself.
+func (s *Server) serveGraphRequest(w http.ResponseWriter, r *http.Request, inBatch bool) {
 	rel := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1.0"), "/")
 	key := strings.ToLower(rel)
-	route, ok := graphRoutes[key]
-	if !ok {
+	col := collections[key]
+	if col == nil && key != "/$batch" {
 		s.countRequest("notfound", "")
 		seg := strings.TrimPrefix(rel, "/")
 		if i := strings.IndexByte(seg, '/'); i >= 0 {
@@ -84,20 +188,309 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		tid = t.ID
 	}
 	s.countRequest("graph "+key, tid)
-	switch {
-	case gerr != nil:
+	if gerr != nil {
 		s.writeGraphError(w, r, *gerr)
-	case r.Method != http.MethodGet:
+		return
+	}
+	defer s.enter(t.ID)()
+	if key == "/$batch" {
+		if inBatch {
+			s.writeGraphError(w, r, graphError{http.StatusBadRequest, "BadRequest", "A batch request cannot contain a $batch request."})
+			return
+		}
+		s.serveBatch(w, r, t)
+		return
+	}
+	if r.Method != http.MethodGet {
 		s.writeGraphError(w, r, graphError{http.StatusMethodNotAllowed, "Request_BadRequest",
 			"Specified HTTP method is not allowed for the request target."})
-	case !slices.ContainsFunc(route.perms, func(p string) bool { return slices.Contains(roles, p) }):
-		s.writeGraphError(w, r, graphError{http.StatusForbidden, "Authorization_RequestDenied",
-			"Insufficient privileges to complete the operation."})
-	default:
-		w.Header().Set("request-id", newGUID())
-		w.Header().Set("client-request-id", clientRequestID(r, ""))
-		route.serve(s, w, r, t, r.URL.Query())
+		return
 	}
+	s.serveCollection(w, r, col, t, roles, inBatch)
+}
+
+// call is one request to a collection, with everything its query implies.
+type call struct {
+	col     *collection
+	t       *tenant
+	sel     []string // canonical $select names, nil without $select
+	names   []string // properties to emit; nil = all
+	top     int
+	pageCap int // largest page the query allows (signInActivity); 0 = top
+	offset  int
+	expand  bool
+	perms   [][]string // each group: any one grants
+	premium bool
+	charges []charge
+	err     *graphError // a query error, reported after authorization
+}
+
+func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *collection, t *tenant, roles []string, inBatch bool) {
+	route := "graph " + strings.ToLower(col.path)
+	c := s.plan(col, t, r.URL.Query())
+
+	var delay time.Duration
+	f, status := faultNone, 0
+	if !inBatch {
+		delay, f, status = t.chaos.draw()
+	}
+	if f == faultOutage {
+		if !sleep(r.Context(), s.scaled(delay)) {
+			return
+		}
+		s.countFault("outage", t.ID)
+		s.writeServerError(w, r, status)
+		return
+	}
+	release, rej := s.state().throttle.take(s.now(), t.ID, t.Users, c.charges)
+	if rej != nil {
+		s.writeThrottled(w, r, t, rej, route)
+		return
+	}
+	defer release()
+	if !sleep(r.Context(), s.scaled(delay)) {
+		return
+	}
+	for _, group := range c.perms {
+		if !slices.ContainsFunc(group, func(p string) bool { return granted(roles, p) }) {
+			s.writeGraphError(w, r, graphError{http.StatusForbidden, "Authorization_RequestDenied",
+				"Insufficient privileges to complete the operation."})
+			return
+		}
+	}
+	if c.premium && !t.premium {
+		s.writeGraphError(w, r, graphError{http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+			"Neither tenant is B2C or tenant doesn't have premium license"})
+		return
+	}
+	if c.err != nil {
+		s.writeGraphError(w, r, *c.err)
+		return
+	}
+	switch f {
+	case faultServerError:
+		s.countFault("5xx", t.ID)
+		s.writeServerError(w, r, status)
+		return
+	case faultReset:
+		s.countFault("reset", t.ID)
+		panic(http.ErrAbortHandler) // the server drops the connection (or resets the HTTP/2 stream)
+	}
+	if recErr := s.state().recErr[t.ID]; recErr != nil {
+		s.writeGraphError(w, r, graphError{http.StatusInternalServerError, "generalException",
+			"emulator: recorded tenant: " + recErr.Error()})
+		return
+	}
+	body := s.render(c, baseURL(r))
+	if f == faultMalformed {
+		s.countFault("malformed", t.ID)
+		body = body[:len(body)/2]
+	}
+	h := w.Header()
+	h.Set("request-id", newGUID())
+	h.Set("client-request-id", clientRequestID(r, ""))
+	for _, ch := range c.charges {
+		if ch.family == FamilyDirectory {
+			h.Set("x-ms-resource-unit", strconv.Itoa(int(ch.units)))
+			if u := s.state().throttle.usage(t.ID, t.Users); u > 0.8 {
+				h.Set("x-ms-throttle-limit-percentage", strconv.FormatFloat(math.Min(u, 1.8), 'f', 1, 64))
+			}
+		}
+	}
+	writeRaw(w, http.StatusOK, graphContentType, body)
+}
+
+// granted reports whether roles (a token's roles claim) include perm or its ReadWrite variant.
+func granted(roles []string, perm string) bool {
+	return slices.Contains(roles, perm) || slices.Contains(roles, strings.Replace(perm, ".Read.", ".ReadWrite.", 1))
+}
+
+// plan parses a collection query. Query errors are kept in c.err so that authorization is checked first.
+func (s *Server) plan(col *collection, t *tenant, q url.Values) *call {
+	c := &call{col: col, t: t, perms: [][]string{col.perms}, premium: col.premium, top: col.page}
+	fail := func(status int, code, msg string) {
+		if c.err == nil {
+			c.err = &graphError{status, code, msg}
+		}
+	}
+	for _, o := range []string{"filter", "orderby", "search", "count", "apply", "skip"} {
+		if _, ok := queryParam(q, o); ok {
+			fail(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("emulator: $%s is not emulated.", o))
+		}
+	}
+	if raw, ok := queryParam(q, "expand"); ok {
+		for _, e := range strings.Split(raw, ",") {
+			e = strings.TrimSpace(e)
+			if !slices.ContainsFunc(col.expand, func(x string) bool { return strings.EqualFold(x, e) }) {
+				fail(http.StatusBadRequest, "Request_BadRequest",
+					fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", e, col.entity))
+				continue
+			}
+			c.expand = true
+		}
+	}
+	schema := s.schema(col, t)
+	if raw, ok := queryParam(q, "select"); ok && strings.TrimSpace(raw) != "" {
+		byLower := map[string]string{}
+		for _, n := range schema {
+			byLower[strings.ToLower(n)] = n
+		}
+		want := map[string]bool{"id": true}
+		for _, f := range strings.Split(raw, ",") {
+			name, ok := byLower[strings.ToLower(strings.TrimSpace(f))]
+			if !ok && t.rec != nil && t.rec.has(strings.ToLower(col.path)) {
+				name, ok = strings.TrimSpace(f), true // a recorded collection serves whatever its files hold
+			}
+			if !ok {
+				fail(http.StatusBadRequest, "Request_BadRequest",
+					fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", strings.TrimSpace(f), col.entity))
+				continue
+			}
+			want[name] = true
+		}
+		for _, n := range schema { // schema order, whatever order $select used
+			if want[n] {
+				c.sel = append(c.sel, n)
+				delete(want, n)
+			}
+		}
+		for n := range want {
+			c.sel = append(c.sel, n)
+		}
+		slices.Sort(c.sel[len(c.sel)-len(want):])
+		c.names = c.sel
+	} else if col.defaults != nil && !(t.rec != nil && t.rec.has(strings.ToLower(col.path))) {
+		c.names = col.defaults
+	}
+	if c.expand && c.names != nil {
+		c.names = append(slices.Clone(c.names), col.expand...)
+	} else if !c.expand && c.names == nil && len(col.expand) > 0 {
+		c.names = slices.DeleteFunc(slices.Clone(schema), func(n string) bool { return slices.Contains(col.expand, n) })
+	}
+	if raw, ok := queryParam(q, "top"); ok {
+		n, err := strconv.Atoi(raw)
+		switch {
+		case col.page == 0 && col.family != FamilySecureScore:
+			fail(http.StatusBadRequest, "Request_UnsupportedQuery", "The query specified in the URI is not valid. Query option '$top' is not allowed.")
+		case err != nil || n < 1 || n > maxPageSize:
+			fail(http.StatusBadRequest, "Request_UnsupportedQuery",
+				fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", raw, maxPageSize))
+		default:
+			c.top = n
+		}
+	}
+	if raw, ok := queryParam(q, "skiptoken"); ok {
+		off, valid := parseSkipToken(t, raw)
+		if !valid || col.page == 0 || off > s.size(col, t) {
+			fail(http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken: it was not issued for this tenant or query.")
+		}
+		c.offset = off
+	}
+	c.charges = []charge{{FamilyGlobal, 1}}
+	switch col.family {
+	case FamilyDirectory:
+		ru := col.ru
+		if c.sel != nil {
+			ru--
+		}
+		if c.expand {
+			ru++
+		}
+		if _, ok := queryParam(q, "top"); ok && c.top < 20 {
+			ru--
+		}
+		c.charges = append(c.charges, charge{FamilyDirectory, float64(max(ru, 1))})
+	case "":
+	default:
+		c.charges = append(c.charges, charge{col.family, 1})
+	}
+	if col.adjust != nil {
+		col.adjust(c)
+	}
+	return c
+}
+
+// schema returns a collection's property names in order.
+func (s *Server) schema(col *collection, t *tenant) []string {
+	var props []prop
+	if t.rec != nil && t.rec.has(strings.ToLower(col.path)) {
+		if items := t.rec.items[strings.ToLower(col.path)]; len(items) > 0 {
+			props = items[0]
+		}
+	} else {
+		props = col.item(s, t, 0)
+	}
+	names := make([]string, len(props))
+	for i, p := range props {
+		names[i] = p.name
+	}
+	return names
+}
+
+// size and itemAt read a tenant's collection, recorded or synthetic.
+func (s *Server) size(c *collection, t *tenant) int {
+	if t.rec != nil {
+		if items, ok := t.rec.items[strings.ToLower(c.path)]; ok {
+			return len(items)
+		}
+		if c.path != "/organization" {
+			return 0
+		}
+	}
+	return c.count(s, t)
+}
+
+func (s *Server) itemAt(c *collection, t *tenant, i int) []prop {
+	if t.rec != nil {
+		if items, ok := t.rec.items[strings.ToLower(c.path)]; ok {
+			return items[i]
+		}
+	}
+	return c.item(s, t, i)
+}
+
+// render writes one page of a collection.
+func (s *Server) render(c *call, base string) []byte {
+	col, t := c.col, c.t
+	n := s.size(col, t)
+	end := n
+	if col.page > 0 {
+		size := c.top
+		if c.pageCap > 0 {
+			size = min(size, c.pageCap)
+		}
+		end = min(c.offset+size, n)
+	} else if col.family == FamilySecureScore && c.top > 0 {
+		end = min(c.top, n)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"@odata.context":`)
+	ctx := base + "/v1.0/$metadata#" + col.context
+	if c.sel != nil {
+		ctx += "(" + strings.Join(c.sel, ",") + ")"
+	}
+	appendJSON(&b, ctx)
+	if col.page > 0 && end < n {
+		next := base + "/v1.0" + col.path + "?"
+		if c.sel != nil {
+			next += "$select=" + strings.Join(c.sel, ",") + "&"
+		}
+		if c.expand {
+			next += "$expand=" + strings.Join(col.expand, ",") + "&"
+		}
+		next += "$top=" + strconv.Itoa(c.top) + "&$skiptoken=" + skipToken(t, end)
+		b.WriteString(`,"@odata.nextLink":`)
+		appendJSON(&b, next)
+	}
+	b.WriteString(`,"value":[`)
+	for i := c.offset; i < end; i++ {
+		if i > c.offset {
+			b.WriteByte(',')
+		}
+		writeEntity(&b, s.itemAt(col, t, i), c.names)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
 }
 
 // authenticate validates the bearer token the way Graph does and returns its tenant and roles.
@@ -147,40 +540,12 @@ func queryParam(q url.Values, name string) (string, bool) {
 	return "", false
 }
 
-// selectProps applies $select: it returns the canonical property names to emit, always including id, or a 400.
-func selectProps(q url.Values, entity string, all []prop, defaults []string) ([]string, *graphError) {
-	raw, ok := queryParam(q, "select")
-	if !ok || strings.TrimSpace(raw) == "" {
-		return defaults, nil
-	}
-	byLower := map[string]string{}
-	for _, p := range all {
-		byLower[strings.ToLower(p.name)] = p.name
-	}
-	want := map[string]bool{"id": true}
-	for _, f := range strings.Split(raw, ",") {
-		name, ok := byLower[strings.ToLower(strings.TrimSpace(f))]
-		if !ok {
-			return nil, &graphError{http.StatusBadRequest, "Request_BadRequest",
-				fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", strings.TrimSpace(f), entity)}
-		}
-		want[name] = true
-	}
-	var names []string
-	for _, p := range all { // schema order, whatever order $select used
-		if want[p.name] {
-			names = append(names, p.name)
-		}
-	}
-	return names, nil
-}
-
-// writeEntity appends the selected properties of an entity as a JSON object.
+// writeEntity appends the named properties of an entity (all of them when names is nil) as a JSON object.
 func writeEntity(b *bytes.Buffer, props []prop, names []string) {
 	b.WriteByte('{')
 	n := 0
 	for _, p := range props {
-		if !slices.Contains(names, p.name) {
+		if names != nil && !slices.Contains(names, p.name) {
 			continue
 		}
 		if n > 0 {
@@ -198,54 +563,8 @@ func writeEntity(b *bytes.Buffer, props []prop, names []string) {
 func appendJSON(b *bytes.Buffer, v any) {
 	e := json.NewEncoder(b)
 	e.SetEscapeHTML(false)
-	_ = e.Encode(v)         // values are strings, bools, slices and maps of those
+	_ = e.Encode(v)         // values are strings, numbers, bools, raw JSON, obj and slices and maps of those
 	b.Truncate(b.Len() - 1) // Encode's newline
-}
-
-// unsupported rejects query options the emulator does not implement, rather than silently ignoring them.
-func unsupported(q url.Values) *graphError {
-	if _, ok := queryParam(q, "skip"); ok {
-		return &graphError{http.StatusBadRequest, "Request_BadRequest", "'$skip' is not supported by the service."}
-	}
-	for _, o := range []string{"filter", "orderby", "search", "expand", "count", "apply"} {
-		if _, ok := queryParam(q, o); ok {
-			return &graphError{http.StatusBadRequest, "Request_UnsupportedQuery",
-				fmt.Sprintf("emulator: $%s is not emulated yet.", o)}
-		}
-	}
-	return nil
-}
-
-func (s *Server) serveOrganization(w http.ResponseWriter, r *http.Request, t *tenant, q url.Values) {
-	if e := unsupported(q); e != nil {
-		s.writeGraphError(w, r, *e)
-		return
-	}
-	org := t.organization()
-	all := make([]string, len(org))
-	for i, p := range org {
-		all[i] = p.name
-	}
-	names, gerr := selectProps(q, "organization", org, all)
-	if gerr != nil {
-		s.writeGraphError(w, r, *gerr)
-		return
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"@odata.context":`)
-	appendJSON(&b, baseURL(r)+"/v1.0/$metadata#organization"+contextSelect(q, names))
-	b.WriteString(`,"value":[`)
-	writeEntity(&b, org, names)
-	b.WriteString("]}")
-	writeRaw(w, http.StatusOK, graphContentType, b.Bytes())
-}
-
-// contextSelect is the "(a,b)" suffix @odata.context carries when $select was given.
-func contextSelect(q url.Values, names []string) string {
-	if _, ok := queryParam(q, "select"); !ok {
-		return ""
-	}
-	return "(" + strings.Join(names, ",") + ")"
 }
 
 // skipToken encodes a page position. It is opaque to clients and bound to the tenant.
@@ -263,60 +582,5 @@ func parseSkipToken(t *tenant, tok string) (int, bool) {
 		return 0, false
 	}
 	off, err := strconv.Atoi(parts[2])
-	return off, err == nil && off >= 0 && off <= t.Users
-}
-
-func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request, t *tenant, q url.Values) {
-	if e := unsupported(q); e != nil {
-		s.writeGraphError(w, r, *e)
-		return
-	}
-	top := defaultPageSize
-	if raw, ok := queryParam(q, "top"); ok {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPageSize {
-			s.writeGraphError(w, r, graphError{http.StatusBadRequest, "Request_UnsupportedQuery",
-				fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", raw, maxPageSize)})
-			return
-		}
-		top = n
-	}
-	offset := 0
-	if raw, ok := queryParam(q, "skiptoken"); ok {
-		var valid bool
-		if offset, valid = parseSkipToken(t, raw); !valid {
-			s.writeGraphError(w, r, graphError{http.StatusBadRequest, "Request_BadRequest",
-				"Invalid $skiptoken: it was not issued for this tenant or query."})
-			return
-		}
-	}
-	names, gerr := selectProps(q, "user", user{}.props(), userDefaultSelect)
-	if gerr != nil {
-		s.writeGraphError(w, r, *gerr)
-		return
-	}
-	base := baseURL(r)
-	end := min(offset+top, t.Users)
-	var b bytes.Buffer
-	b.Grow((end - offset) * 64 * len(names))
-	b.WriteString(`{"@odata.context":`)
-	appendJSON(&b, base+"/v1.0/$metadata#users"+contextSelect(q, names))
-	if end < t.Users {
-		next := base + "/v1.0/users?"
-		if _, ok := queryParam(q, "select"); ok {
-			next += "$select=" + strings.Join(names, ",") + "&"
-		}
-		next += "$top=" + strconv.Itoa(top) + "&$skiptoken=" + skipToken(t, end)
-		b.WriteString(`,"@odata.nextLink":`)
-		appendJSON(&b, next)
-	}
-	b.WriteString(`,"value":[`)
-	for i := offset; i < end; i++ {
-		if i > offset {
-			b.WriteByte(',')
-		}
-		writeEntity(&b, t.user(i).props(), names)
-	}
-	b.WriteString("]}")
-	writeRaw(w, http.StatusOK, graphContentType, b.Bytes())
+	return off, err == nil && off >= 0
 }

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -25,22 +26,35 @@ type Server struct {
 	once sync.Once
 	st   *state
 
-	mu sync.Mutex
-	m  Metrics
+	mu       sync.Mutex
+	m        Metrics
+	inFlight map[string]int // Graph requests in flight by tenant; "" = every request
 }
 
-// Metrics is a snapshot of what a Server has served.
+// Metrics is a snapshot of what a Server has served. The admin endpoint GET /_emulator/metrics serves it as JSON.
 type Metrics struct {
 	// Requests counts requests by "route tenant", e.g. "graph /users 2b8e4f1a-…" or "token 2b8e4f1a-…".
-	// Routes are msi, discovery, keys, token, "graph /organization", "graph /users" and "notfound". The tenant is
-	// the one named in the path (Entra), the token's tid (Graph), or "-".
-	Requests map[string]int
+	// Routes are msi, discovery, keys, token, "graph " + the lower-case collection path (e.g. "graph /users",
+	// "graph /rolemanagement/directory/roleassignments", "graph /$batch"; requests inside a batch count under their
+	// own route too) and "notfound". The tenant is the one named in the path (Entra), the token's tid (Graph), or "-".
+	Requests map[string]int `json:"requests"`
 	// TokenErrors counts token-endpoint and managed-identity failures by "code tenant", e.g. "AADSTS700016 e4a1…".
-	TokenErrors map[string]int
+	TokenErrors map[string]int `json:"tokenErrors"`
 	// TokensIssued counts Graph tokens issued by the token endpoint.
-	TokensIssued int
+	TokensIssued int `json:"tokensIssued"`
 	// MITokensIssued counts tokens issued by the managed-identity endpoint.
-	MITokensIssued int
+	MITokensIssued int `json:"miTokensIssued"`
+	// TooManyRequests counts 429 responses; Throttled splits them by "family/scope tenant" (e.g.
+	// "signin/tenant 2b8e…", "signin/app 2b8e…") and ThrottledRoutes by "route tenant".
+	TooManyRequests int            `json:"tooManyRequests"`
+	Throttled       map[string]int `json:"throttled"`
+	ThrottledRoutes map[string]int `json:"throttledRoutes"`
+	// Faults counts injected faults by "kind tenant"; kinds are 5xx, reset, malformed and outage.
+	Faults map[string]int `json:"faults"`
+	// PeakConcurrency is the most Graph requests in flight at once per tenant; PeakConcurrencyAll the most
+	// requests of any kind in flight at once.
+	PeakConcurrency    map[string]int `json:"peakConcurrency"`
+	PeakConcurrencyAll int            `json:"peakConcurrencyAll"`
 }
 
 // New returns a Server for a copy of w. It does not validate w (see [World.Validate]); for duplicate tenants the
@@ -58,6 +72,8 @@ type state struct {
 	signer         *signer
 	identityHeader string
 	tenants        map[string]*tenant // by lower-case id and initial domain
+	throttle       *throttler
+	recErr         map[string]error // recorded tenants whose files failed to load, by id
 }
 
 func (s *Server) state() *state {
@@ -66,9 +82,23 @@ func (s *Server) state() *state {
 			signer:         newSigner(&s.world),
 			identityHeader: rand.Text(),
 			tenants:        map[string]*tenant{},
+			throttle: &throttler{budgets: s.world.budgets(), scale: s.world.scale(),
+				appID: s.world.BridgeApp.ClientID, buckets: map[string]*bucket{}},
+			recErr: map[string]error{},
+		}
+		anchor := s.now().UTC().Truncate(24 * time.Hour)
+		if e, err := parseEpoch(s.world.Epoch); err == nil && s.world.Epoch != "" {
+			anchor = e
 		}
 		for i := range s.world.Tenants {
 			t := newTenant(&s.world, i)
+			t.anchor = anchor
+			t.chaos = newChaos(&s.world, t)
+			if t.Recorded != "" {
+				if err := t.loadRecording(&s.world); err != nil {
+					st.recErr[t.ID] = err
+				}
+			}
 			for _, k := range []string{strings.ToLower(t.ID), t.domain} {
 				if _, dup := st.tenants[k]; !dup {
 					st.tenants[k] = t
@@ -77,8 +107,10 @@ func (s *Server) state() *state {
 		}
 		if home := strings.ToLower(s.world.HomeTenantID); home != "" && st.tenants[home] == nil {
 			// The home tenant exists even when it is not a report target: it has the bridge app but no grants.
-			st.tenants[home] = newTenant(&World{Tenants: []Tenant{{ID: s.world.HomeTenantID, DisplayName: "Home",
+			t := newTenant(&World{Tenants: []Tenant{{ID: s.world.HomeTenantID, DisplayName: "Home",
 				Grants: []string{}, Seed: s.world.Seed}}}, 0)
+			t.anchor = anchor
+			st.tenants[home] = t
 		}
 		s.st = st
 	})
@@ -101,30 +133,68 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// Metrics returns a snapshot of the counters.
+// scale returns the world's time scale.
+func (w *World) scale() float64 {
+	if w.TimeScale <= 0 {
+		return 1
+	}
+	return w.TimeScale
+}
+
+func (s *Server) scale() float64 { return s.world.scale() }
+
+// scaled compresses a world duration by the time scale.
+func (s *Server) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * s.scale()) }
+
+// Metrics returns a snapshot of the counters. Every map is non-nil.
 func (s *Server) Metrics() Metrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.initMetrics()
 	m := s.m
 	m.Requests = maps.Clone(s.m.Requests)
 	m.TokenErrors = maps.Clone(s.m.TokenErrors)
-	if m.Requests == nil {
-		m.Requests = map[string]int{}
-	}
-	if m.TokenErrors == nil {
-		m.TokenErrors = map[string]int{}
-	}
+	m.Throttled = maps.Clone(s.m.Throttled)
+	m.ThrottledRoutes = maps.Clone(s.m.ThrottledRoutes)
+	m.Faults = maps.Clone(s.m.Faults)
+	m.PeakConcurrency = maps.Clone(s.m.PeakConcurrency)
 	return m
+}
+
+func (s *Server) initMetrics() {
+	if s.m.Requests == nil {
+		s.m.Requests = map[string]int{}
+		s.m.TokenErrors = map[string]int{}
+		s.m.Throttled = map[string]int{}
+		s.m.ThrottledRoutes = map[string]int{}
+		s.m.Faults = map[string]int{}
+		s.m.PeakConcurrency = map[string]int{}
+		s.inFlight = map[string]int{}
+	}
 }
 
 func (s *Server) count(f func(m *Metrics)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m.Requests == nil {
-		s.m.Requests = map[string]int{}
-		s.m.TokenErrors = map[string]int{}
-	}
+	s.initMetrics()
 	f(&s.m)
+}
+
+func (s *Server) countFault(kind, tenant string) {
+	s.count(func(m *Metrics) { m.Faults[kind+" "+tenant]++ })
+}
+
+// enter counts a request in flight for tenant ("" = any request) and returns the func that ends it.
+func (s *Server) enter(tenant string) func() {
+	s.count(func(m *Metrics) {
+		s.inFlight[tenant]++
+		if tenant == "" {
+			m.PeakConcurrencyAll = max(m.PeakConcurrencyAll, s.inFlight[tenant])
+		} else {
+			m.PeakConcurrency[tenant] = max(m.PeakConcurrency[tenant], s.inFlight[tenant])
+		}
+	})
+	return func() { s.count(func(*Metrics) { s.inFlight[tenant]-- }) }
 }
 
 func (s *Server) countRequest(route, tenant string) {
@@ -134,9 +204,25 @@ func (s *Server) countRequest(route, tenant string) {
 	s.count(func(m *Metrics) { m.Requests[route+" "+tenant]++ })
 }
 
-// ServeHTTP routes a request to the managed-identity, Entra ID or Graph handlers.
+// ServeHTTP routes a request to the managed-identity, Entra ID, Graph or admin handlers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if strings.HasPrefix(path, "/_emulator/") {
+		s.serveAdmin(w, r)
+		return
+	}
+	defer s.enter("")()
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") && r.Body != nil {
+		// kiota's compression middleware gzips request bodies ($batch); Graph accepts them.
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad gzip body: " + err.Error()})
+			return
+		}
+		defer zr.Close()
+		r.Body = zr
+		r.Header.Del("Content-Encoding")
+	}
 	switch {
 	case path == "/msi/token":
 		s.countRequest("msi", "")

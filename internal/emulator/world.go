@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -24,6 +26,23 @@ type World struct {
 	Tenants []Tenant `json:"tenants"`
 	// Seed drives everything synthetic (user data, the signing key) that a tenant does not seed itself.
 	Seed int64 `json:"seed"`
+	// Epoch anchors every date that is relative to "now" (sign-ins, credential expiry, secure score history), as an
+	// RFC 3339 date ("2026-01-01") or date-time. "" anchors them to the UTC day on which the Server first serves,
+	// so that a report run today sees credentials expiring within 30 days; set it for bodies that are
+	// byte-identical across days.
+	Epoch string `json:"epoch,omitempty"`
+	// TimeScale compresses latencies, slow responses, throttling windows and Retry-After values by one factor:
+	// 0.01 replays a 20-minute run in 12 seconds with every ratio preserved. 0 means 1.
+	TimeScale float64 `json:"timeScale,omitempty"`
+	// Throttling adjusts Graph's budgets; nil applies [DefaultBudgets].
+	Throttling *Throttling `json:"throttling,omitempty"`
+	// Latency and Faults apply to every tenant's Graph responses unless the tenant sets its own.
+	Latency *Latency `json:"latency,omitempty"`
+	Faults  *Faults  `json:"faults,omitempty"`
+
+	// dir is where recorded tenants' folders resolve; set by [LoadWorldFile] and [OpenWorld]. nil means the
+	// process's working directory.
+	dir fs.FS
 }
 
 // ManagedIdentity is a user-assigned managed identity in the home tenant.
@@ -51,7 +70,7 @@ type FIC struct {
 	Audiences []string `json:"audiences"`
 }
 
-// Tenant is a target tenant with a synthetic directory.
+// Tenant is a target tenant: a synthetic directory generated from a seed, or a recorded one served from files.
 type Tenant struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
@@ -70,6 +89,58 @@ type Tenant struct {
 	DisabledRatio float64 `json:"disabledRatio,omitempty"`
 	// Seed seeds this tenant's data; 0 derives a seed from World.Seed and the tenant's index.
 	Seed int64 `json:"seed,omitempty"`
+
+	// Premium reports whether the tenant has Entra ID P1 or P2, which signInActivity and userRegistrationDetails
+	// need. nil derives it from Licenses (a SKU with an AAD_PREMIUM service plan), or true without Licenses.
+	Premium *bool `json:"premium,omitempty"`
+	// Licenses are the subscribed SKUs; nil derives one paid SKU for the members (Microsoft 365 E3 when premium,
+	// Business Standard otherwise) with a few unused seats.
+	Licenses []License `json:"licenses,omitempty"`
+	// Domains are verified custom domains besides the initial one.
+	Domains []string `json:"domains,omitempty"`
+	// Admins is the number of enabled members holding a directory role (one assignment each).
+	Admins int `json:"admins,omitempty"`
+	// MFARatio is the fraction of users registered for MFA (nil = 0.8); InactiveRatio the fraction without a
+	// sign-in in the last 90 days, half of them never signed in (nil = 0.15).
+	MFARatio      *float64 `json:"mfaRatio,omitempty"`
+	InactiveRatio *float64 `json:"inactiveRatio,omitempty"`
+	// Devices and ConditionalAccessPolicies are counts of synthetic objects.
+	Devices                   int `json:"devices,omitempty"`
+	ConditionalAccessPolicies int `json:"conditionalAccessPolicies,omitempty"`
+	// Apps is the number of app registrations; each has a client secret and every third one also a certificate.
+	// ExpiredCredentials of those credentials have expired and ExpiringCredentials expire within 30 days of the
+	// epoch (never within 2 days of either boundary, so a clock on the same day classifies them the same way).
+	Apps                int `json:"apps,omitempty"`
+	ExpiredCredentials  int `json:"expiredCredentials,omitempty"`
+	ExpiringCredentials int `json:"expiringCredentials,omitempty"`
+	// SecureScore is the latest score; nil derives one from the seed.
+	SecureScore *Score `json:"secureScore,omitempty"`
+
+	// ServicePrincipalDisabled makes the token exchange fail with AADSTS7000112; BlockedByConditionalAccess with
+	// AADSTS53003 (a Conditional Access policy for workload identities).
+	ServicePrincipalDisabled   bool `json:"servicePrincipalDisabled,omitempty"`
+	BlockedByConditionalAccess bool `json:"blockedByConditionalAccess,omitempty"`
+
+	// Recorded is a folder of Graph responses served instead of synthetic data (see the package doc). Relative
+	// paths resolve against the world file's folder.
+	Recorded string `json:"recorded,omitempty"`
+	// Latency and Faults replace the world's for this tenant.
+	Latency *Latency `json:"latency,omitempty"`
+	Faults  *Faults  `json:"faults,omitempty"`
+}
+
+// License is a subscribed SKU: Sku is its part number (one of [KnownSKUs]), Enabled the prepaid seats and
+// Consumed the assigned ones.
+type License struct {
+	Sku      string `json:"sku"`
+	Enabled  int    `json:"enabled"`
+	Consumed int    `json:"consumed"`
+}
+
+// Score is a Microsoft Secure Score.
+type Score struct {
+	Current float64 `json:"current"`
+	Max     float64 `json:"max"`
 }
 
 // Counts are the totals Graph serves for a tenant's /users collection.
@@ -85,6 +156,16 @@ const MaxUsers = 10_000_000
 // KnownPermissions returns the Graph application permissions the emulator understands, in the order a nil
 // Tenant.Grants puts them into the roles claim.
 func KnownPermissions() []string { return append([]string(nil), knownPermissions...) }
+
+// acceptedPermissions are the permissions Tenant.Grants may name: the defaults and the broader ones Graph also
+// accepts for the same reads.
+var acceptedPermissions = append(slices.Clone(knownPermissions),
+	"RoleManagement.Read.All",
+	"Organization.ReadWrite.All", "Domain.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All",
+	"LicenseAssignment.ReadWrite.All", "RoleManagement.ReadWrite.Directory", "Device.ReadWrite.All",
+	"Policy.ReadWrite.ConditionalAccess", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy",
+	"SecurityEvents.ReadWrite.All",
+)
 
 var knownPermissions = []string{
 	"Organization.Read.All",
@@ -107,6 +188,7 @@ var (
 	ErrDuplicate         = errors.New("duplicate")
 	ErrOutOfRange        = errors.New("out of range")
 	ErrUnknownPermission = errors.New("unknown Graph application permission")
+	ErrUnknownSKU        = errors.New("unknown SKU part number")
 )
 
 // FieldError reports an invalid World field. Field is a JSON path such as "tenants[1].id".
@@ -185,8 +267,25 @@ func (w *World) Validate() error {
 		}
 		names[strings.ToLower(f.Name)] = true
 	}
+	if !(w.TimeScale >= 0 && w.TimeScale <= 1000) {
+		return &FieldError{Field: "timeScale", Value: fmt.Sprint(w.TimeScale), Err: ErrOutOfRange}
+	}
+	if w.Epoch != "" {
+		if _, err := parseEpoch(w.Epoch); err != nil {
+			return &FieldError{Field: "epoch", Value: w.Epoch, Err: err}
+		}
+	}
+	if err := w.Throttling.validate("throttling"); err != nil {
+		return err
+	}
+	if err := w.Faults.validate("faults"); err != nil {
+		return err
+	}
+	if err := w.Latency.validate("latency"); err != nil {
+		return err
+	}
 	known := map[string]bool{}
-	for _, p := range knownPermissions {
+	for _, p := range acceptedPermissions {
 		known[p] = true
 	}
 	ids, domains := map[string]bool{}, map[string]bool{}
@@ -218,6 +317,9 @@ func (w *World) Validate() error {
 				return &FieldError{Field: p + "." + r.name, Value: fmt.Sprint(r.v), Err: ErrOutOfRange}
 			}
 		}
+		if err := t.validateData(p); err != nil {
+			return err
+		}
 		seen := map[string]bool{}
 		for j, g := range t.Grants {
 			f := fmt.Sprintf("%s.grants[%d]", p, j)
@@ -234,10 +336,14 @@ func (w *World) Validate() error {
 }
 
 // Expect returns the /users totals that Graph serves for tenantID, or zero Counts for a tenant the world does not
-// declare. Tests compare a report against it.
+// declare. Tests compare a report against it; [World.ExpectTenant] and [World.ExpectSection] count every section.
 func (w *World) Expect(tenantID string) Counts {
 	for _, t := range w.Tenants {
 		if strings.EqualFold(t.ID, tenantID) {
+			if t.Recorded != "" {
+				e := w.ExpectTenant(tenantID)
+				return Counts{Users: e.Users, EnabledUsers: e.EnabledUsers, Guests: e.Guests}
+			}
 			g, d := t.split()
 			return Counts{Users: t.Users, EnabledUsers: t.Users - d, Guests: g}
 		}
@@ -280,23 +386,15 @@ func (t *Tenant) roles() []string {
 
 // clone returns a deep copy of w.
 func (w *World) clone() World {
-	c := *w
-	c.BridgeApp.FederatedCredentials = make([]FIC, len(w.BridgeApp.FederatedCredentials))
-	for i, f := range w.BridgeApp.FederatedCredentials {
-		f.Audiences = append([]string(nil), f.Audiences...)
-		c.BridgeApp.FederatedCredentials[i] = f
+	b, err := json.Marshal(w)
+	if err != nil {
+		panic("emulator: world does not marshal: " + err.Error()) // plain data: cannot happen
 	}
-	c.Tenants = make([]Tenant, len(w.Tenants))
-	for i, t := range w.Tenants {
-		if t.AppProvisioned != nil {
-			v := *t.AppProvisioned
-			t.AppProvisioned = &v
-		}
-		if t.Grants != nil {
-			t.Grants = append([]string{}, t.Grants...)
-		}
-		c.Tenants[i] = t
+	var c World
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic("emulator: world does not unmarshal: " + err.Error())
 	}
+	c.dir = w.dir
 	return c
 }
 
@@ -309,10 +407,12 @@ const (
 )
 
 // SampleWorld returns the demo world: a home tenant whose managed identity federates into the bridge app, and three
-// target tenants. Contoso (250 users) grants every permission; Fabrikam (1,200 users, so /users takes two pages at
-// $top=999) grants only User.Read.All and Organization.Read.All; Northwind is misconfigured: admin consent was never
-// given, so the token exchange fails with AADSTS700016. Identifiers and seeds are fixed; testdata/demo.json holds the
-// same world as JSON. Each call returns a new World.
+// target tenants. Contoso (250 users, Entra ID P1 through Microsoft 365 E3) grants every permission and has admins,
+// devices, Conditional Access policies, apps with expired and soon-expiring secrets, unused licences and a secure
+// score. Fabrikam (1,200 users, so /users takes two pages at $top=999) has no Entra ID P1/P2, so signInActivity and
+// userRegistrationDetails answer 403, and grants only User.Read.All and Organization.Read.All. Northwind is
+// misconfigured: admin consent was never given, so the token exchange fails with AADSTS700016. Identifiers and seeds
+// are fixed; testdata/demo.json and worlds/demo.json hold the same world as JSON. Each call returns a new World.
 func SampleWorld() *World {
 	no := false
 	return &World{
@@ -329,11 +429,15 @@ func SampleWorld() *World {
 		},
 		Tenants: []Tenant{
 			{ID: "2b8e4f1a-6c3d-4b7e-9f5a-0d1c2e3f4a5b", DisplayName: "Contoso", Users: 250,
-				GuestRatio: 0.12, DisabledRatio: 0.08, Seed: 101},
+				GuestRatio: 0.12, DisabledRatio: 0.08, Seed: 101,
+				Admins: 5, Devices: 180, ConditionalAccessPolicies: 5, Apps: 6, ExpiredCredentials: 2, ExpiringCredentials: 2,
+				Licenses:    []License{{Sku: "SPE_E3", Enabled: 240, Consumed: 214}, {Sku: "VISIOCLIENT", Enabled: 10, Consumed: 4}},
+				SecureScore: &Score{Current: 41.5, Max: 78}},
 			{ID: "9c5d7e3f-1a2b-4c8d-b6e0-7f8a9b0c1d2e", DisplayName: "Fabrikam", Users: 1200,
-				Grants: []string{"User.Read.All", "Organization.Read.All"}, GuestRatio: 0.25, DisabledRatio: 0.05, Seed: 202},
+				Grants: []string{"User.Read.All", "Organization.Read.All"}, GuestRatio: 0.25, DisabledRatio: 0.05, Seed: 202,
+				Premium: &no, Admins: 8, Devices: 700, Apps: 12, ExpiredCredentials: 3, ExpiringCredentials: 1},
 			{ID: "e4a1b2c3-d5e6-4f70-8192-a3b4c5d6e7f8", DisplayName: "Northwind Traders", AppProvisioned: &no, Users: 80,
-				GuestRatio: 0.1, DisabledRatio: 0.1, Seed: 303},
+				GuestRatio: 0.1, DisabledRatio: 0.1, Seed: 303, Admins: 2, Devices: 40, Apps: 2},
 		},
 		Seed: 20260101,
 	}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -36,7 +37,6 @@ import (
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/organization"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
@@ -60,6 +60,8 @@ type Collector struct {
 	Scope string
 	// Transport carries every Graph request of the run.
 	Transport *Transport
+	// Sections are the enabled sections, in report order (settings.Sections).
+	Sections []string
 }
 
 // Organization is the tenant's own record.
@@ -86,6 +88,28 @@ type User struct {
 // IsGuest reports whether the user is a guest (B2B) account.
 func (u User) IsGuest() bool { return u.UserType == "Guest" }
 
+// SectionStatus is the outcome of one section of one tenant.
+type SectionStatus string
+
+const (
+	SectionOK SectionStatus = "ok"
+	// SectionUnavailable is a section the tenant cannot serve (no licence,
+	// permission not granted): expected, and explained, not an error.
+	SectionUnavailable SectionStatus = "not available"
+	SectionFailed      SectionStatus = "failed"
+)
+
+// SectionResult is what happened to one section of one tenant.
+type SectionResult struct {
+	Section   string        `json:"section"`
+	Status    SectionStatus `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
+	Rows      int           `json:"rows"`
+	Requests  int           `json:"requests"`
+	Throttled int           `json:"throttled"`
+	Duration  time.Duration `json:"durationNs"`
+}
+
 // Result is what was collected of one tenant.
 type Result struct {
 	Organization Organization
@@ -96,6 +120,10 @@ type Result struct {
 	// went over the wire, retries included.
 	Requests  int
 	Throttled int
+	// Roles are the application permissions in the tenant's Graph token.
+	Roles []string
+	// Sections has one entry per enabled section, in report order.
+	Sections []SectionResult
 }
 
 // userFields are the properties of the Users sheet; $select keeps Graph
@@ -108,27 +136,13 @@ var userFields = []string{
 // maxUsersPage is the largest $top /users accepts.
 const maxUsersPage = 999
 
-// ErrGraph marks an error answer of Graph; the wrapping [*GraphError] says which.
-var ErrGraph = errors.New("graphdata: graph error")
-
-// GraphError is an error answer of Graph to one request.
-type GraphError struct {
-	Op     string
-	Status int
-	Code   string
-	Msg    string
-}
-
-func (e *GraphError) Error() string {
-	return fmt.Sprintf("graphdata: %s: HTTP %d %s: %s", e.Op, e.Status, e.Code, e.Msg)
-}
-
-func (e *GraphError) Unwrap() error { return ErrGraph }
-
-// Collect reads tenant t, passing each user to emit in Graph's order. A
-// failed token exchange is returned as a *tenantauth.Error with its
-// diagnosis; Graph error answers as a *GraphError.
-func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(User) error) (res Result, err error) {
+// Collect reads the enabled sections of tenant t, passing each row to emit
+// with its section's name (users: a [User]). A failed token exchange is
+// returned as a *tenantauth.Error with its diagnosis, before any Graph
+// request. A section the token lacks permissions for is not requested: it
+// is reported as not available, naming the permissions. A section Graph
+// fails is reported as failed; the other sections carry on.
+func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(section string, row any) error) (res Result, err error) {
 	defer func() {
 		st := c.Transport.Stats(t.ID)
 		res.Requests, res.Throttled = st.Requests, st.Throttled
@@ -142,36 +156,95 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(Us
 	// it is rather than surfacing from inside the first Graph request. The
 	// token is cached by the credential; EnableCAE matches what the SDK asks
 	// for, so the SDK's request hits that cache entry.
-	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope}, EnableCAE: true}); err != nil {
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope}, EnableCAE: true})
+	if err != nil {
 		return res, c.Credentials.Diagnose(t.ID, err)
+	}
+	if res.Roles, err = tokenRoles(tok.Token); err != nil {
+		return res, err
 	}
 	gs, err := c.client(t.ID, cred)
 	if err != nil {
 		return res, err
 	}
 
+	for _, name := range c.Sections {
+		sec, ok := sections[name]
+		if !ok {
+			return res, fmt.Errorf("graphdata: unknown section %q", name)
+		}
+		sr := SectionResult{Section: name}
+		if missing := sec.Missing(res.Roles); len(missing) > 0 {
+			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
+			res.Sections = append(res.Sections, sr)
+			continue
+		}
+		before, start := c.Transport.Stats(t.ID), time.Now()
+		var err error
+		switch name {
+		case "tenant":
+			err = c.collectTenant(ctx, gs, &res)
+		case "users":
+			sr.Rows, err = c.collectUsers(ctx, gs, &res, func(u User) error { return emit(name, u) })
+		}
+		after := c.Transport.Stats(t.ID)
+		sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
+		switch {
+		case err == nil:
+			sr.Status = SectionOK
+		case ctx.Err() != nil:
+			return res, err
+		case errors.Is(err, errNotPremium):
+			sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
+		default:
+			var ge *GraphError
+			if !errors.As(err, &ge) {
+				// Not Graph's answer (a spool write failed, say): the
+				// tenant's data cannot be trusted.
+				return res, err
+			}
+			sr.Status, sr.Reason = SectionFailed, ge.Explain(sec)
+		}
+		res.Sections = append(res.Sections, sr)
+	}
+	return res, nil
+}
+
+func notGranted(missing []string) string {
+	if len(missing) == 1 {
+		return "permission " + missing[0] + " not granted"
+	}
+	return "permissions " + strings.Join(missing, ", ") + " not granted"
+}
+
+func (c *Collector) collectTenant(ctx context.Context, gs *msgraphsdk.GraphServiceClient, res *Result) error {
 	org, err := gs.Organization().Get(ctx, &organization.OrganizationRequestBuilderGetRequestConfiguration{
 		QueryParameters: &organization.OrganizationRequestBuilderGetQueryParameters{
 			Select: []string{"id", "displayName", "verifiedDomains"},
 		},
 	})
 	if err != nil {
-		return res, graphError("organization", err)
+		return graphError("organization", err)
 	}
 	if v := org.GetValue(); len(v) > 0 {
 		res.Organization = organizationOf(v[0])
 	}
+	return nil
+}
 
+func (c *Collector) collectUsers(ctx context.Context, gs *msgraphsdk.GraphServiceClient, res *Result, emit func(User) error) (int, error) {
+	rows := 0
 	top := int32(maxUsersPage)
 	page, err := gs.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userFields, Top: &top},
 	})
 	for {
 		if err != nil {
-			return res, graphError("users", err)
+			return rows, graphError("users", err)
 		}
 		for _, gu := range page.GetValue() {
 			u := userOf(gu)
+			rows++
 			res.Users++
 			if u.AccountEnabled {
 				res.EnabledUsers++
@@ -180,12 +253,12 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(Us
 				res.Guests++
 			}
 			if err := emit(u); err != nil {
-				return res, err
+				return rows, err
 			}
 		}
 		next := page.GetOdataNextLink()
 		if next == nil || *next == "" {
-			return res, nil
+			return rows, nil
 		}
 		page, err = gs.Users().WithUrl(*next).Get(ctx, nil)
 	}
@@ -210,18 +283,6 @@ func (c *Collector) client(tenantID string, cred azcore.TokenCredential) (*msgra
 	}
 	adapter.SetBaseUrl(c.Endpoint + "/v1.0")
 	return msgraphsdk.NewGraphServiceClient(adapter), nil
-}
-
-func graphError(op string, err error) error {
-	var oe *odataerrors.ODataError
-	if errors.As(err, &oe) {
-		ge := &GraphError{Op: op, Status: oe.ResponseStatusCode}
-		if m := oe.GetErrorEscaped(); m != nil {
-			ge.Code, ge.Msg = deref(m.GetCode()), deref(m.GetMessage())
-		}
-		return ge
-	}
-	return fmt.Errorf("graphdata: %s: %w", op, err)
 }
 
 func organizationOf(o models.Organizationable) Organization {

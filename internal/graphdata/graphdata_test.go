@@ -2,7 +2,6 @@ package graphdata_test
 
 import (
 	"errors"
-	"net/http"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -34,6 +33,7 @@ func collector(t *testing.T, world *emulator.World) (*emulator.Running, *graphda
 	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
 		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
 	return em, &graphdata.Collector{
+		Sections:    []string{"tenant", "users"},
 		Credentials: src,
 		Endpoint:    em.URL,
 		Scope:       "https://graph.microsoft.com/.default",
@@ -46,8 +46,11 @@ func TestCollectUsers(t *testing.T) {
 	em, c := collector(t, world)
 	fab := world.Tenants[1] // 1200 users: two pages of 999
 	var got []graphdata.User
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, func(u graphdata.User) error {
-		got = append(got, u)
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, func(section string, row any) error {
+		if section != "users" {
+			t.Errorf("row of section %q, want users", section)
+		}
+		got = append(got, row.(graphdata.User))
 		return nil
 	})
 	if err != nil {
@@ -77,14 +80,27 @@ func TestCollectUsers(t *testing.T) {
 	}
 }
 
+// TestCollectMissingPermission checks that a section whose permission was
+// not granted is named as not available and never requested.
 func TestCollectMissingPermission(t *testing.T) {
 	world := emulator.SampleWorld()
 	world.Tenants[0].Grants = []string{"Organization.Read.All"} // no User.Read.All
-	_, c := collector(t, world)
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[0].ID}, func(graphdata.User) error { return nil })
-	var ge *graphdata.GraphError
-	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || ge.Code != "Authorization_RequestDenied" || ge.Op != "users" {
-		t.Errorf("Collect = %v, want a 403 Authorization_RequestDenied on users", err)
+	em, c := collector(t, world)
+	id := world.Tenants[0].ID
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: id}, func(string, any) error { return nil })
+	if err != nil {
+		t.Fatalf("Collect = %v, want the tenant to succeed without its users section", err)
+	}
+	want := []graphdata.SectionResult{
+		{Section: "tenant", Status: graphdata.SectionOK},
+		{Section: "users", Status: graphdata.SectionUnavailable, Reason: "permission User.Read.All not granted"},
+	}
+	if len(res.Sections) != 2 || res.Sections[0].Status != want[0].Status ||
+		res.Sections[1].Status != want[1].Status || res.Sections[1].Reason != want[1].Reason {
+		t.Errorf("Sections = %+v, want %+v", res.Sections, want)
+	}
+	if n := em.Server.Metrics().Requests["graph /users "+id]; n != 0 {
+		t.Errorf("%d /users requests, want none: the missing permission is known from the token", n)
 	}
 }
 
@@ -92,7 +108,7 @@ func TestCollectDiagnosesExchange(t *testing.T) {
 	world := emulator.SampleWorld()
 	em, c := collector(t, world)
 	nw := world.Tenants[2] // never consented
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, func(graphdata.User) error { return nil })
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, func(string, any) error { return nil })
 	var e *tenantauth.Error
 	if !errors.As(err, &e) || e.Code != "AADSTS700016" {
 		t.Errorf("Collect = %v, want a diagnosed AADSTS700016", err)
@@ -107,7 +123,7 @@ func TestCollectStopsOnEmitError(t *testing.T) {
 	_, c := collector(t, world)
 	stop := errors.New("disk full")
 	n := 0
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, func(graphdata.User) error {
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, func(string, any) error {
 		if n++; n == 10 {
 			return stop
 		}

@@ -38,10 +38,10 @@ import (
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
-// Collector reads one tenant, passing each user to emit.
+// Collector reads one tenant, passing each row to emit with its section.
 // *graphdata.Collector satisfies it.
 type Collector interface {
-	Collect(ctx context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error)
+	Collect(ctx context.Context, t settings.Tenant, emit func(section string, row any) error) (graphdata.Result, error)
 }
 
 // Uploader stores a finished object under name; the object must not be
@@ -60,8 +60,10 @@ var ErrAllTenantsFailed = errors.New("run: every tenant failed")
 type Status string
 
 const (
-	StatusOK     Status = "ok"
-	StatusFailed Status = "failed"
+	StatusOK Status = "ok"
+	// StatusPartial is a tenant with at least one failed section.
+	StatusPartial Status = "partial"
+	StatusFailed  Status = "failed"
 )
 
 // TenantResult is the outcome of one tenant in a run.
@@ -77,6 +79,19 @@ type TenantResult struct {
 	Duration     time.Duration `json:"durationNs"`
 	// Error is the diagnosed failure, never holding a token.
 	Error string `json:"error,omitempty"`
+	// Sections is the outcome of each enabled section; empty when the
+	// tenant could not be reached at all.
+	Sections []graphdata.SectionResult `json:"sections,omitempty"`
+}
+
+// Section returns the outcome of the named section, if it was attempted.
+func (t TenantResult) Section(name string) (graphdata.SectionResult, bool) {
+	for _, s := range t.Sections {
+		if s.Section == name {
+			return s, true
+		}
+	}
+	return graphdata.SectionResult{}, false
 }
 
 // Record is the run record stored next to the report as runs/<runId>.json.
@@ -173,7 +188,8 @@ func (r *Runner) Run(ctx context.Context, trigger string) (Record, error) {
 // tenantRun is a tenant's result and where its rows were spooled.
 type tenantRun struct {
 	TenantResult
-	usersSpool string
+	// spools are the spool files by section, of a tenant that did not fail.
+	spools map[string]string
 }
 
 // collect reads every tenant into dir and returns the results sorted by
@@ -185,7 +201,7 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string) []te
 	g.SetLimit(max(r.Parallel, 1))
 	for i, t := range r.Tenants {
 		g.Go(func() error {
-			results[i] = r.collectTenant(ctx, log, t, filepath.Join(dir, fmt.Sprintf("users-%d.jsonl", i)))
+			results[i] = r.collectTenant(ctx, log, t, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
 			if r.Progress != nil {
 				progress.Lock()
 				r.Progress(results[i].TenantResult)
@@ -201,17 +217,37 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string) []te
 	return results
 }
 
-func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, spoolPath string) tenantRun {
+func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, spoolPrefix string) tenantRun {
 	start := time.Now()
 	tr := tenantRun{TenantResult: TenantResult{TenantID: t.ID, DisplayName: t.Name()}}
 	log = log.With("tenant", t.ID)
 
-	res, err := r.collectInto(ctx, t, spoolPath)
+	spools := map[string]*spoolWriter{}
+	res, err := r.Collector.Collect(ctx, t, func(section string, row any) error {
+		sw := spools[section]
+		if sw == nil {
+			var err error
+			if sw, err = createSpool(spoolPrefix+"-"+section+".jsonl", section, t.ID); err != nil {
+				return err
+			}
+			spools[section] = sw
+		}
+		return sw.write(row)
+	})
+	paths := make(map[string]string, len(spools))
+	for section, sw := range spools {
+		if cerr := sw.close(); err == nil {
+			err = cerr
+		}
+		paths[section] = sw.f.Name()
+	}
 	tr.Duration = time.Since(start)
-	tr.Requests, tr.Throttled = res.Requests, res.Throttled
+	tr.Requests, tr.Throttled, tr.Sections = res.Requests, res.Throttled, res.Sections
 	if err != nil {
 		// Partial rows of a failed tenant would read as complete data.
-		os.Remove(spoolPath)
+		for _, p := range paths {
+			os.Remove(p)
+		}
 		tr.Status, tr.Error = StatusFailed, explain(err)
 		log.WarnContext(ctx, "tenant failed", "error", err, "duration", tr.Duration)
 		return tr
@@ -219,22 +255,27 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 	if t.DisplayName == "" && res.Organization.DisplayName != "" {
 		tr.DisplayName = res.Organization.DisplayName
 	}
-	tr.Status, tr.usersSpool = StatusOK, spoolPath
+	tr.spools = paths
 	tr.Users, tr.EnabledUsers, tr.Guests = res.Users, res.EnabledUsers, res.Guests
-	log.InfoContext(ctx, "tenant collected", "users", res.Users, "requests", res.Requests, "duration", tr.Duration)
+	tr.Status = StatusOK
+	failed := 0
+	for _, s := range res.Sections {
+		switch s.Status {
+		case graphdata.SectionFailed:
+			failed++
+			log.WarnContext(ctx, "section failed", "section", s.Section, "reason", s.Reason)
+		case graphdata.SectionUnavailable:
+			log.InfoContext(ctx, "section not available", "section", s.Section, "reason", s.Reason)
+		}
+	}
+	if failed > 0 {
+		tr.Status = StatusPartial
+		if failed == len(res.Sections) {
+			tr.Status, tr.Error = StatusFailed, "every section failed; see Run status"
+		}
+	}
+	log.InfoContext(ctx, "tenant collected", "status", tr.Status, "users", res.Users, "requests", res.Requests, "duration", tr.Duration)
 	return tr
-}
-
-func (r *Runner) collectInto(ctx context.Context, t settings.Tenant, spoolPath string) (graphdata.Result, error) {
-	sw, err := createSpool(spoolPath, "users", t.ID)
-	if err != nil {
-		return graphdata.Result{}, err
-	}
-	res, err := r.Collector.Collect(ctx, t, func(u graphdata.User) error { return sw.write(u) })
-	if cerr := sw.close(); err == nil {
-		err = cerr
-	}
-	return res, err
 }
 
 // assemble streams the workbook from the spools into the store and returns

@@ -19,9 +19,9 @@ import (
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
-type collectorFunc func(context.Context, settings.Tenant, func(graphdata.User) error) (graphdata.Result, error)
+type collectorFunc func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error)
 
-func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error) {
+func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
 	return f(ctx, t, emit)
 }
 
@@ -39,8 +39,8 @@ var tenants = []settings.Tenant{
 
 // fakeDirectory serves n users per tenant and fails Fabrikam halfway.
 func fakeDirectory(n int) collectorFunc {
-	return func(_ context.Context, t settings.Tenant, emit func(graphdata.User) error) (graphdata.Result, error) {
-		var res graphdata.Result
+	return func(_ context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+		res := graphdata.Result{Sections: []graphdata.SectionResult{{Section: "users", Status: graphdata.SectionOK}}}
 		for i := range n {
 			if t.DisplayName == "Fabrikam" && i == n/2 {
 				return res, errors.New("graphdata: users: HTTP 503")
@@ -51,7 +51,7 @@ func fakeDirectory(n int) collectorFunc {
 				u.DisplayName = "=HYPERLINK(\"http://evil\")"
 			}
 			res.Users++
-			if err := emit(u); err != nil {
+			if err := emit("users", u); err != nil {
 				return res, err
 			}
 		}
@@ -121,7 +121,7 @@ func TestRunAllTenantsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Runner{Tenants: tenants, Store: store, Logger: slog.New(slog.DiscardHandler),
-		Collector: collectorFunc(func(context.Context, settings.Tenant, func(graphdata.User) error) (graphdata.Result, error) {
+		Collector: collectorFunc(func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error) {
 			return graphdata.Result{}, errors.New("tenantauth: managed identity token: unavailable")
 		})}
 	rec, err := r.Run(t.Context(), "test")

@@ -21,6 +21,7 @@
 //	REPORT_SCHEDULE             NCRONTAB of the timer trigger (default "0 0 6 * * *")
 //	REPORT_CONTAINER            blob container for reports (default "reports")
 //	REPORT_CONCURRENCY          tenants collected at once, 1–64 (default 8)
+//	REPORT_SECTIONS             comma-separated report sections (default all; see [Sections])
 //	REPORT_STORAGE[__…]         storage for reports; defaults to AzureWebJobsStorage[__…]
 package settings
 
@@ -31,6 +32,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -47,6 +49,7 @@ const (
 	KeySchedule      = "REPORT_SCHEDULE"
 	KeyContainer     = "REPORT_CONTAINER"
 	KeyConcurrency   = "REPORT_CONCURRENCY"
+	KeySections      = "REPORT_SECTIONS"
 	KeyStorage       = "REPORT_STORAGE"
 	KeyWebJobs       = "AzureWebJobsStorage"
 )
@@ -87,6 +90,9 @@ func (e *FieldError) Unwrap() error { return e.Err }
 type Tenant struct {
 	ID          string `json:"tenantId"`
 	DisplayName string `json:"displayName"`
+	// Cloud is the tenant's cloud if the operator wrote it down; a tenant
+	// can only be reached from a managed identity of the same cloud.
+	Cloud string `json:"cloud,omitempty"`
 }
 
 // Name is the display name, or the id when no name was configured.
@@ -161,8 +167,14 @@ type Settings struct {
 	Schedule                string
 	Container               string
 	Concurrency             int
-	Storage                 Storage
+	// Sections are the enabled report sections, in report order.
+	Sections []string
+	Storage  Storage
 }
+
+// Sections are the report sections, in report order; REPORT_SECTIONS
+// chooses among them.
+var Sections = []string{"tenant", "users"}
 
 // Load reads and validates all settings. The error, if any, joins one
 // [*FieldError] per problem.
@@ -204,29 +216,9 @@ func Load(getenv func(string) string) (Settings, error) {
 		fail(KeyMIClientID, s.ManagedIdentityClientID, fmt.Errorf("%w: not a GUID", ErrInvalid))
 	}
 
-	cloudName := strings.ToLower(strings.TrimSpace(getenv(KeyCloud)))
-	if cloudName == "" {
-		cloudName = "public"
-	}
-	if c, ok := clouds[cloudName]; ok {
-		s.Cloud = c
-	} else {
-		fail(KeyCloud, getenv(KeyCloud), fmt.Errorf("%w: want one of public, usgov, usgovdod, china", ErrInvalid))
-	}
-	if v := getenv(KeyAuthorityHost); v != "" {
-		if u, err := httpsURL(v); err != nil {
-			fail(KeyAuthorityHost, v, err)
-		} else {
-			s.Cloud.AuthorityHost = strings.TrimSuffix(u, "/") + "/"
-		}
-	}
-	if v := getenv(KeyGraphEndpoint); v != "" {
-		if u, err := httpsURL(v); err != nil {
-			fail(KeyGraphEndpoint, v, err)
-		} else {
-			s.Cloud.GraphEndpoint = strings.TrimSuffix(u, "/")
-		}
-	}
+	cloud, err := LoadCloud(getenv)
+	errs = append(errs, unjoin(err)...)
+	s.Cloud = cloud
 	s.CAFile = getenv(KeyCAFile)
 
 	if v := getenv(KeySchedule); v != "" {
@@ -249,6 +241,19 @@ func Load(getenv func(string) string) (Settings, error) {
 		s.Concurrency = n
 	}
 
+	secs, err := LoadSections(getenv)
+	errs = append(errs, unjoin(err)...)
+	s.Sections = secs
+
+	// A tenant in another cloud cannot accept this identity's assertion:
+	// say so now rather than at 3 a.m.
+	for i, t := range s.Tenants {
+		if t.Cloud != "" && s.Cloud.Name != "" && !strings.EqualFold(t.Cloud, s.Cloud.Name) {
+			fail(fmt.Sprintf("%s[%d].cloud", KeyTenants, i), t.Cloud,
+				fmt.Errorf("%w: the managed identity is in the %s cloud (%s); a tenant of another cloud needs its own deployment there", ErrInvalid, s.Cloud.Name, KeyCloud))
+		}
+	}
+
 	// A dedicated setting wins over the Functions host's own storage, so the
 	// reports can live in another account than the host's leases and timers.
 	st, err := loadStorage(getenv, KeyStorage)
@@ -262,6 +267,48 @@ func Load(getenv func(string) string) (Settings, error) {
 	s.Storage = st
 
 	return s, errors.Join(errs...)
+}
+
+// LoadCloud reads the cloud and its endpoint overrides, for commands that
+// need nothing else (consent-url).
+func LoadCloud(getenv func(string) string) (Cloud, error) {
+	var errs []error
+	name := strings.ToLower(strings.TrimSpace(getenv(KeyCloud)))
+	if name == "" {
+		name = "public"
+	}
+	c, ok := clouds[name]
+	if !ok {
+		errs = append(errs, &FieldError{Field: KeyCloud, Value: getenv(KeyCloud), Err: fmt.Errorf("%w: want one of public, usgov, usgovdod, china", ErrInvalid)})
+	}
+	if v := getenv(KeyAuthorityHost); v != "" {
+		if u, err := httpsURL(v); err != nil {
+			errs = append(errs, &FieldError{Field: KeyAuthorityHost, Value: v, Err: err})
+		} else {
+			c.AuthorityHost = strings.TrimSuffix(u, "/") + "/"
+		}
+	}
+	if v := getenv(KeyGraphEndpoint); v != "" {
+		if u, err := httpsURL(v); err != nil {
+			errs = append(errs, &FieldError{Field: KeyGraphEndpoint, Value: v, Err: err})
+		} else {
+			c.GraphEndpoint = strings.TrimSuffix(u, "/")
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// LoadSections reads the enabled sections (all when unset or "all").
+func LoadSections(getenv func(string) string) ([]string, error) {
+	v := strings.TrimSpace(getenv(KeySections))
+	if v == "" || strings.EqualFold(v, "all") {
+		return Sections, nil
+	}
+	secs, err := parseSections(v)
+	if err != nil {
+		return nil, &FieldError{Field: KeySections, Value: v, Err: err}
+	}
+	return secs, nil
 }
 
 // loadStorage reads prefix (a connection string) or the identity-based form
@@ -370,11 +417,43 @@ func ParseTenants(r io.Reader) ([]Tenant, error) {
 		}
 		t.ID = id
 		t.DisplayName = strings.TrimSpace(t.DisplayName)
+		t.Cloud = strings.ToLower(strings.TrimSpace(t.Cloud))
+		if t.Cloud != "" {
+			if _, ok := clouds[t.Cloud]; !ok {
+				errs = append(errs, &FieldError{Field: fmt.Sprintf("[%d].cloud", i), Value: t.Cloud, Err: fmt.Errorf("%w: want one of public, usgov, usgovdod, china", ErrInvalid)})
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return ts, nil
+}
+
+// parseSections parses a comma-separated list of section names, keeping
+// the report's order whatever order they were given in.
+func parseSections(v string) ([]string, error) {
+	want := map[string]bool{}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(Sections, name) {
+			return nil, fmt.Errorf("%w: unknown section %q; valid sections are %s", ErrInvalid, name, strings.Join(Sections, ", "))
+		}
+		want[name] = true
+	}
+	var out []string
+	for _, name := range Sections {
+		if want[name] {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no section named; valid sections are %s", ErrInvalid, strings.Join(Sections, ", "))
+	}
+	return out, nil
 }
 
 // unjoin returns the errors joined in err, or err alone.

@@ -76,6 +76,33 @@ func TestLoadOverrides(t *testing.T) {
 	}
 }
 
+func TestLoadSections(t *testing.T) {
+	m := valid()
+	m[KeySections] = "users, TENANT"
+	s, err := Load(env(m))
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if strings.Join(s.Sections, ",") != "tenant,users" {
+		t.Errorf("Sections = %q, want tenant,users in report order", s.Sections)
+	}
+	m[KeySections] = "users,nope"
+	_, err = Load(env(m))
+	if err == nil || !strings.Contains(err.Error(), "valid sections are tenant, users") {
+		t.Errorf("Load(unknown section) = %v, want the valid names listed", err)
+	}
+}
+
+func TestLoadTenantCloud(t *testing.T) {
+	m := valid()
+	m[KeyCloud] = "usgov"
+	m[KeyTenants] = `[{"tenantId":"` + tenantA + `","cloud":"USGov"}]`
+	s, err := Load(env(m))
+	if err != nil || s.Tenants[0].Cloud != "usgov" {
+		t.Errorf("Load(tenant in the identity's cloud) = %+v, %v", s.Tenants, err)
+	}
+}
+
 func TestLoadStorageAccountName(t *testing.T) {
 	m := valid()
 	delete(m, KeyWebJobs)
@@ -116,6 +143,10 @@ func TestLoadErrors(t *testing.T) {
 		{"container", map[string]string{KeyContainer: "Reports"}, KeyContainer, "Reports", ErrInvalid},
 		{"concurrency zero", map[string]string{KeyConcurrency: "0"}, KeyConcurrency, "0", ErrInvalid},
 		{"concurrency word", map[string]string{KeyConcurrency: "many"}, KeyConcurrency, "many", ErrInvalid},
+		{"tenant cloud unknown", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `","cloud":"mars"}]`}, KeyTenants + "[0].cloud", "mars", ErrInvalid},
+		{"tenant in another cloud", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `","cloud":"usgov"}]`}, KeyTenants + "[0].cloud", "usgov", ErrInvalid},
+		{"section unknown", map[string]string{KeySections: "users,mfa-status"}, KeySections, "users,mfa-status", ErrInvalid},
+		{"sections empty", map[string]string{KeySections: " , "}, KeySections, ",", ErrInvalid},
 		{"storage dev shortcut", map[string]string{KeyWebJobs: "UseDevelopmentStorage=true"}, KeyWebJobs, "UseDevelopmentStorage=true", ErrInvalid},
 		{"storage garbage", map[string]string{KeyStorage: "AccountKey=c2VjcmV0"}, KeyStorage, "<connection string>", ErrInvalid},
 		{"storage uri http", map[string]string{KeyStorage + "__blobServiceUri": "http://x/"}, KeyStorage + "__blobServiceUri", "http://x/", ErrInvalid},

@@ -94,6 +94,13 @@ func (s *Source) For(tenantID string) (azcore.TokenCredential, error) {
 	return c, nil
 }
 
+// CheckManagedIdentity gets the managed identity's assertion token, the
+// step every tenant's exchange depends on.
+func (s *Source) CheckManagedIdentity(ctx context.Context) error {
+	_, err := s.getAssertion(ctx)
+	return err
+}
+
 // getAssertion returns the managed identity's token. azidentity caches it
 // until shortly before it expires, so a run over many tenants asks the
 // identity endpoint once.

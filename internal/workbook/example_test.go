@@ -52,3 +52,47 @@ func ExampleWrite() {
 	// Adele Vance	42	2024-03-05T14:30:00Z	false
 	// =cmd|' /C calc'!A0	0		true
 }
+
+// A summary with one row per tenant, a chart of its MFA coverage, and the
+// failed tenants highlighted.
+func ExampleChart() {
+	type tenant struct {
+		name   string
+		users  int
+		mfa    float64
+		failed bool
+	}
+	tenants := []tenant{{"Contoso", 120, 0.8, false}, {"Fabrikam", 40, 0.35, true}}
+	rows := func(yield func([]any, error) bool) {
+		for _, t := range tenants {
+			if !yield([]any{t.name, t.users, t.mfa, t.failed}, nil) {
+				return
+			}
+		}
+	}
+	var buf bytes.Buffer
+	err := workbook.Write(&buf, workbook.Sheet{
+		Name: "Summary",
+		Columns: []workbook.Column{
+			{Header: "Tenant"},
+			{Header: "Users", Kind: workbook.Int},
+			{Header: "MFA coverage", Kind: workbook.Percent},
+			{Header: "Failed", Kind: workbook.Bool, Flag: true}, // TRUE rows get a light-red fill
+		},
+		Rows:  rows,
+		Chart: &workbook.Chart{Title: "MFA coverage", Category: "Tenant", Series: []string{"MFA coverage"}, Percent: true},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dump, err := workbook.Dump(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(dump)
+	// Output:
+	// == Summary
+	// Tenant	Users	MFA coverage	Failed
+	// Contoso	120	0.8	false
+	// Fabrikam	40	0.35	true
+}

@@ -2,8 +2,9 @@
 //
 // It knows nothing about tenants, Graph or Azure: a caller describes each
 // worksheet as a list of typed columns and an iterator of rows, and [Write]
-// streams them through excelize's StreamWriter, so memory stays flat however
-// many rows there are.
+// encodes every row straight into the workbook's compressed ZIP stream, so
+// memory stays flat however many rows and sheets there are. excelize builds
+// the rest of the package (workbook, styles, relationships, charts).
 //
 // # Layout
 //
@@ -12,6 +13,11 @@
 // format per column kind. A sheet with more rows than Excel allows continues
 // on "Name (2)", "Name (3)", … with the same header. The first sheet is the
 // active one.
+//
+// A [Column] with Flag set highlights the rows where its boolean cell is
+// TRUE with a light-red fill, through conditional formatting. A [Sheet] with
+// a [Chart] gets a clustered column chart of some of its columns, to the
+// right of the table.
 //
 // # Cell types
 //
@@ -25,7 +31,7 @@
 //
 //	rows := func(yield func([]any, error) bool) {
 //		for _, u := range users {
-//			if !yield([]any{u.Name, u.SignIns, u.LastSignIn}, nil) {
+//			if !yield([]any{u.Name, u.SignIns, u.LastSignIn, u.NoMFA}, nil) {
 //				return
 //			}
 //		}
@@ -36,6 +42,7 @@
 //			{Header: "Name"},
 //			{Header: "Sign-ins", Kind: workbook.Int},
 //			{Header: "Last sign-in", Kind: workbook.Time},
+//			{Header: "No MFA", Kind: workbook.Bool, Flag: true},
 //		},
 //		Rows: rows,
 //	})
@@ -43,18 +50,19 @@ package workbook
 
 import (
 	"archive/zip"
+	"bufio"
 	"errors"
 	"fmt"
-	flate "github.com/klauspost/compress/flate"
 	"io"
 	"iter"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf16"
 
+	flate "github.com/klauspost/compress/flate"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -66,7 +74,9 @@ type Kind int
 const (
 	// Text columns hold strings, always stored as text (never a formula),
 	// with the "@" (text) number format. Excel keeps at most 32,767
-	// characters in a cell; longer strings are cut.
+	// characters in a cell; longer strings are cut. Control characters other
+	// than tab, newline and carriage return, which XML cannot carry, and
+	// invalid UTF-8 become U+FFFD.
 	Text Kind = iota
 	// Int columns hold integers (int, int8…int64, uint…uint64).
 	Int
@@ -76,7 +86,9 @@ const (
 	// Bool columns hold bool values, stored as Excel booleans.
 	Bool
 	// Time columns hold time.Time values, stored as Excel dates in UTC with a
-	// date-time number format. The zero time.Time is written as a blank cell.
+	// date-time number format. The zero time.Time is written as a blank cell;
+	// a time before 1900, which Excel cannot show as a date, is written as
+	// RFC 3339 text.
 	Time
 	// Percent columns hold fractions (0.25 is shown as 25.00%) as float64,
 	// float32 or integers. NaN and infinities are written as blank cells.
@@ -111,8 +123,15 @@ func (k Kind) defaultWidth() float64 {
 	}
 }
 
+// numeric reports whether a chart can plot a column of kind k.
+func (k Kind) numeric() bool { return k == Int || k == Float || k == Percent }
+
 // TimeFormat is the Excel number format of [Time] cells.
 const TimeFormat = "yyyy-mm-dd hh:mm"
+
+// FlagFill is the RGB color of the fill that highlights flagged rows (see
+// [Column].Flag): Excel's "light red".
+const FlagFill = "FFC7CE"
 
 // Column describes one column of a sheet.
 type Column struct {
@@ -123,6 +142,15 @@ type Column struct {
 	// Width is the column width in characters; 0 selects a default for the
 	// kind, widened to fit the header.
 	Width float64
+	// Flag marks a Bool column whose TRUE cells flag their row: every data
+	// row where the cell is TRUE gets a light-red fill ([FlagFill]) across
+	// the sheet's columns. The highlight is a conditional format over the
+	// data range of each worksheet, continuation sheets included, not a cell
+	// style: it follows the rows when they are sorted or filtered in Excel,
+	// and the cells stay plain booleans. When several columns of a sheet are
+	// flags, a row is highlighted if any of them is TRUE. Flag on a column of
+	// another kind is an error.
+	Flag bool
 }
 
 // Sheet is one worksheet.
@@ -132,10 +160,38 @@ type Column struct {
 // nil for a blank cell. The value must suit the column's [Kind]. Write does
 // not keep a row after the iterator's next step, so Rows may reuse the slice.
 // A nil Rows writes a sheet with only the header row.
+//
+// Chart, when not nil, adds a chart of the sheet's rows.
 type Sheet struct {
 	Name    string
 	Columns []Column
 	Rows    iter.Seq2[[]any, error]
+	Chart   *Chart
+}
+
+// Chart describes a clustered column chart of a sheet's rows: one group of
+// columns per row, labelled with the row's Category cell, and one series per
+// Series column, named after its header. It is placed to the right of the
+// table, next to the first data row, and is as wide as the number of rows
+// needs, within bounds. Category and Series name columns by their Header,
+// which must be unique in the sheet.
+//
+// The chart covers the rows of the first worksheet only (a sheet that
+// continues on "Name (2)" has the chart on its first part), and a sheet
+// without rows gets no chart. It is meant for sheets with a row per tenant,
+// such as a summary.
+type Chart struct {
+	// Title is the chart's title; when empty the chart has none.
+	Title string
+	// Category is the header of the column whose cells label the rows on
+	// the horizontal axis, such as "Tenant". It may be of any kind.
+	Category string
+	// Series are the headers of the columns to plot, which must be of kind
+	// Int, Float or Percent. There must be at least one.
+	Series []string
+	// Percent shows the value axis as a percentage from 0% to 100%, for
+	// Percent columns.
+	Percent bool
 }
 
 // maxColumnWidth is the widest column Write sets on its own.
@@ -146,15 +202,21 @@ const maxColumnWidth = 60
 // Sheet names go through [SheetName]; two sheets whose names are then equal
 // (ignoring case, as Excel does) are an error. A sheet whose rows do not fit
 // on one worksheet (1,048,575 data rows under the header) continues on
-// "Name (2)", "Name (3)", … with the same header.
+// "Name (2)", "Name (3)", … with the same header, flags and filter.
 //
-// Rows are written to the workbook as they are produced and not kept:
-// excelize holds at most 16 MiB of each worksheet in memory and spills the
-// rest to a temporary file, so memory depends on the number of worksheets,
-// not rows (about 70 MiB for a million rows of eight columns). The workbook is
-// written to w as one ZIP stream at the end: if Write fails, w may have
-// received part of a workbook and the caller should discard it. An error
-// from a sheet's Rows is returned wrapped, as `workbook: sheet "X": …`.
+// Rows are written as they are produced and not kept: each worksheet is
+// encoded straight into its compressed entry of the ZIP stream on w, one
+// worksheet at a time, so memory does not grow with the number of rows or
+// of sheets and nothing is spilled to temporary files. (Writing twelve
+// sheets adds under 10 MiB to the resident memory of BenchmarkWriteMillion,
+// for 100,000 rows as for a million; see BENCHMARKS.md.) The parts that
+// describe the workbook (sheet list, styles, charts) follow the worksheets
+// at the end of the stream. If Write fails, w may have received part of a
+// workbook and the caller should discard it. An error from a sheet's Rows is
+// returned wrapped, as `workbook: sheet "X": …`.
+//
+// Write holds no global state: it is safe to call from several goroutines
+// with different writers.
 func Write(w io.Writer, sheets ...Sheet) error {
 	return write(w, excelize.TotalRows, sheets)
 }
@@ -170,7 +232,7 @@ func write(w io.Writer, maxRows int, sheets []Sheet) (err error) {
 	}
 	names := make(map[string]bool, len(sheets)) // upper-cased names in use
 	for _, s := range sheets {
-		if err := checkColumns(s); err != nil {
+		if err := checkSheet(s); err != nil {
 			return err
 		}
 		key := strings.ToUpper(SheetName(s.Name))
@@ -190,7 +252,13 @@ func write(w io.Writer, maxRows int, sheets []Sheet) (err error) {
 	if err != nil {
 		return err
 	}
-	b := &builder{f: f, st: st, maxRows: maxRows, names: names}
+	zw := zip.NewWriter(w)
+	// klauspost's deflate is about 1.5× faster than compress/flate here for
+	// a 10% larger file (see BenchmarkWrite).
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(out, flate.DefaultCompression)
+	})
+	b := &builder{f: f, zw: zw, st: st, maxRows: maxRows, names: names, parts: map[string]string{}}
 	for _, s := range sheets {
 		if err := b.sheet(s); err != nil {
 			return err
@@ -198,30 +266,20 @@ func write(w io.Writer, maxRows int, sheets []Sheet) (err error) {
 	}
 	f.SetActiveSheet(0)
 
-	// excelize's WriteTo assembles the whole ZIP in a bytes.Buffer before
-	// copying it out. Handing it a ZIP writer over w instead streams the
-	// archive (including the spilled sheet data) straight to w; the buffer it
-	// passes stays empty. klauspost's deflate is about 1.5× faster than
-	// compress/flate here for a 10% larger file (see BenchmarkWrite).
-	var zw *zip.Writer
-	f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
-		zw = zip.NewWriter(w)
-		zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
-			return flate.NewWriter(out, flate.DefaultCompression)
-		})
-		return zw
-	})
+	// excelize writes the other parts through pw into the same ZIP stream.
+	// Its WriteTo would assemble the whole archive in a bytes.Buffer before
+	// copying it out; with a ZIP writer of our own the buffer it passes stays
+	// empty.
+	pw := &partWriter{zw: zw, streamed: b.parts}
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return pw })
 	if err := f.Write(io.Discard); err != nil {
 		return fmt.Errorf("workbook: write: %w", err)
-	}
-	if zw == nil {
-		return errors.New("workbook: write: zip writer not used")
 	}
 	return nil
 }
 
-// checkColumns validates the columns of s.
-func checkColumns(s Sheet) error {
+// checkSheet validates the columns and chart of s.
+func checkSheet(s Sheet) error {
 	if len(s.Columns) == 0 {
 		return fmt.Errorf("workbook: sheet %q: no columns", s.Name)
 	}
@@ -235,14 +293,56 @@ func checkColumns(s Sheet) error {
 		if c.Width < 0 || c.Width > excelize.MaxColumnWidth || math.IsNaN(c.Width) {
 			return fmt.Errorf("workbook: sheet %q: column %q: width %v out of range", s.Name, c.Header, c.Width)
 		}
+		if c.Flag && c.Kind != Bool {
+			return fmt.Errorf("workbook: sheet %q: column %q: flag on a %v column, want Bool", s.Name, c.Header, c.Kind)
+		}
+	}
+	if c := s.Chart; c != nil {
+		if _, err := columnIndex(s.Columns, c.Category); err != nil {
+			return fmt.Errorf("workbook: sheet %q: chart category: %w", s.Name, err)
+		}
+		if len(c.Series) == 0 {
+			return fmt.Errorf("workbook: sheet %q: chart: no series", s.Name)
+		}
+		for i, h := range c.Series {
+			j, err := columnIndex(s.Columns, h)
+			if err != nil {
+				return fmt.Errorf("workbook: sheet %q: chart series: %w", s.Name, err)
+			}
+			if k := s.Columns[j].Kind; !k.numeric() {
+				return fmt.Errorf("workbook: sheet %q: chart series: column %q is %v, want Int, Float or Percent", s.Name, h, k)
+			}
+			if slices.Contains(c.Series[:i], h) {
+				return fmt.Errorf("workbook: sheet %q: chart series: column %q listed twice", s.Name, h)
+			}
+		}
 	}
 	return nil
+}
+
+// columnIndex returns the index of the only column with the given header.
+func columnIndex(cols []Column, header string) (int, error) {
+	found := -1
+	for i, c := range cols {
+		if c.Header != header {
+			continue
+		}
+		if found >= 0 {
+			return 0, fmt.Errorf("more than one column %q", header)
+		}
+		found = i
+	}
+	if found < 0 {
+		return 0, fmt.Errorf("no column %q", header)
+	}
+	return found, nil
 }
 
 // styles holds the style IDs Write uses.
 type styles struct {
 	header int
 	kind   [Percent + 1]int
+	flag   int // differential format (dxf) of flagged rows
 }
 
 func newStyles(f *excelize.File) (styles, error) {
@@ -266,26 +366,36 @@ func newStyles(f *excelize.File) (styles, error) {
 			return st, fmt.Errorf("workbook: %v style: %w", ks.k, err)
 		}
 	}
+	st.flag, err = f.NewConditionalStyle(&excelize.Style{Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{FlagFill}}})
+	if err != nil {
+		return st, fmt.Errorf("workbook: flag style: %w", err)
+	}
 	return st, nil
 }
 
-// builder adds sheets to one workbook.
+// builder adds sheets to one workbook: it streams each worksheet part into
+// zw and declares the sheet, its filter and its chart in f.
 type builder struct {
 	f       *excelize.File
+	zw      *zip.Writer
 	st      styles
 	maxRows int
-	names   map[string]bool // upper-cased sheet names already taken or reserved
-	sheets  int             // worksheets created so far
-	buf     []any           // the converted row handed to excelize
+	names   map[string]bool   // upper-cased sheet names already taken or reserved
+	parts   map[string]string // worksheet parts written to zw → relationship ID of their drawing, or ""
+	sheets  int               // worksheets created so far
+	bw      *bufio.Writer     // buffers the worksheet being written
+	buf     []byte            // the row being encoded
 }
 
 // sheet writes s, continuing on numbered sheets when it exceeds b.maxRows.
 func (b *builder) sheet(s Sheet) error {
 	base := SheetName(s.Name)
-	cur, err := b.start(base, s.Columns)
+	lay := newLayout(s.Columns, b.st)
+	cur, err := b.start(base, lay)
 	if err != nil {
 		return fmt.Errorf("workbook: sheet %q: %w", s.Name, err)
 	}
+	cur.chart = s.Chart
 	if s.Rows != nil {
 		part := 1
 		for row, err := range s.Rows {
@@ -297,7 +407,7 @@ func (b *builder) sheet(s Sheet) error {
 					return fmt.Errorf("workbook: sheet %q: %w", s.Name, err)
 				}
 				part++
-				if cur, err = b.start(b.continuationName(base, &part), s.Columns); err != nil {
+				if cur, err = b.start(b.continuationName(base, &part), lay); err != nil {
 					return fmt.Errorf("workbook: sheet %q: %w", s.Name, err)
 				}
 			}
@@ -327,14 +437,16 @@ func (b *builder) continuationName(base string, part *int) string {
 
 // current is the worksheet being streamed.
 type current struct {
-	name string
-	sw   *excelize.StreamWriter
-	cols []Column
-	row  int // last row written, 1 = header
+	name  string
+	path  string // the worksheet's part name in the package
+	lay   *layout
+	row   int    // last row written, 1 = header
+	chart *Chart // nil unless this worksheet gets a chart
 }
 
-// start creates the worksheet name and writes its header row.
-func (b *builder) start(name string, cols []Column) (*current, error) {
+// start declares the worksheet name in b.f, opens its part in the ZIP
+// stream and writes everything up to and including the header row.
+func (b *builder) start(name string, lay *layout) (*current, error) {
 	if b.sheets == 0 {
 		// Reuse excelize's default sheet, so the workbook has no stray "Sheet1".
 		if err := b.f.SetSheetName(b.f.GetSheetName(0), name); err != nil {
@@ -344,55 +456,69 @@ func (b *builder) start(name string, cols []Column) (*current, error) {
 		return nil, err
 	}
 	b.sheets++
-	sw, err := b.f.NewStreamWriter(name)
+	path, err := partName(b.f, name)
 	if err != nil {
 		return nil, err
 	}
-	// excelize's stream writer emits <col> elements in the reverse of the
-	// order they were first set, and Excel wants them ascending: set the
-	// last column first.
-	for i := len(cols) - 1; i >= 0; i-- {
-		c := cols[i]
-		width := c.Width
-		if width == 0 {
-			// Room for the header text and the autofilter button.
-			width = min(max(c.Kind.defaultWidth(), float64(utf16Len(c.Header))+4), maxColumnWidth)
-		}
-		if id := b.st.kind[c.Kind]; id != 0 {
-			if err := sw.SetColStyle(i+1, i+1, id); err != nil {
-				return nil, err
-			}
-		}
-		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
-			return nil, err
-		}
+	if _, dup := b.parts[path]; dup {
+		return nil, fmt.Errorf("part %s written twice", path)
 	}
-	if err := sw.SetPanes(&excelize.Panes{
-		Freeze:      true,
-		YSplit:      1,
-		TopLeftCell: "A2",
-		ActivePane:  "bottomLeft",
-		Selection:   []excelize.Selection{{SQRef: "A2", ActiveCell: "A2", Pane: "bottomLeft"}},
-	}); err != nil {
+	zf, err := b.zw.Create(path)
+	if err != nil {
 		return nil, err
 	}
-	header := b.buf[:0]
-	for _, c := range cols {
-		header = append(header, c.Header)
+	b.parts[path] = ""
+	if b.bw == nil {
+		b.bw = bufio.NewWriterSize(zf, 64<<10)
+	} else {
+		b.bw.Reset(zf)
 	}
-	b.buf = header
-	if err := sw.SetRow("A1", header, excelize.RowOpts{StyleID: b.st.header}); err != nil {
+	b.buf = lay.appendHead(b.buf[:0], b.sheets == 1)
+	b.buf = lay.appendHeader(b.buf)
+	if _, err := b.bw.Write(b.buf); err != nil {
 		return nil, err
 	}
-	return &current{name: name, sw: sw, cols: cols, row: 1}, nil
+	return &current{name: name, path: path, lay: lay, row: 1}, nil
 }
 
-// finish sets the autofilter over the header and data of cur and flushes it.
+// partName returns the part name excelize gives the worksheet name.
+func partName(f *excelize.File, name string) (string, error) {
+	for id, n := range f.GetSheetMap() {
+		if n == name {
+			return "xl/worksheets/sheet" + strconv.Itoa(id) + ".xml", nil
+		}
+	}
+	return "", fmt.Errorf("sheet %q not in the workbook", name)
+}
+
+// chartRelID is the relationship ID excelize gives the drawing of a
+// worksheet's first chart: the drawing is the only relationship of the
+// worksheets Write creates. partWriter.check verifies it.
+const chartRelID = "rId1"
+
+// finish ends the worksheet cur: it writes the autofilter, the conditional
+// formats of flagged rows and the chart's drawing, closes the part, and
+// declares the filter and chart in b.f.
 func (b *builder) finish(cur *current) error {
-	last, err := excelize.CoordinatesToCellName(len(cur.cols), cur.row)
+	lay := cur.lay
+	last, err := excelize.CoordinatesToCellName(len(lay.cols), cur.row)
 	if err != nil {
 		return err
 	}
+	chart := cur.chart != nil && cur.row > 1
+	rel := ""
+	if chart {
+		rel = chartRelID
+	}
+	b.buf = lay.appendTail(b.buf[:0], cur.row, b.st.flag, rel)
+	if _, err := b.bw.Write(b.buf); err != nil {
+		return err
+	}
+	if err := b.bw.Flush(); err != nil {
+		return err
+	}
+	b.parts[cur.path] = rel
+
 	if err := b.f.AutoFilter(cur.name, "A1:"+last, nil); err != nil {
 		return err
 	}
@@ -404,75 +530,86 @@ func (b *builder) finish(cur *current) error {
 			return err
 		}
 	}
-	return cur.sw.Flush()
+	if chart {
+		if err := b.addChart(cur); err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+	}
+	return nil
 }
 
-// row converts one row of values for cur's columns and streams it.
+// addChart adds the drawing and chart parts of cur's chart to b.f. The
+// worksheet part, already written, refers to the drawing as chartRelID.
+func (b *builder) addChart(cur *current) error {
+	c, lay := cur.chart, cur.lay
+	// excelize sizes the chart's anchor from the column widths.
+	for i, w := range lay.widths {
+		if err := b.f.SetColWidth(cur.name, lay.refs[i], lay.refs[i], w); err != nil {
+			return err
+		}
+	}
+	sheet := "'" + strings.ReplaceAll(cur.name, "'", "''") + "'!"
+	rng := func(header string, first, last int) string {
+		i, _ := columnIndex(lay.cols, header) // checked by checkSheet
+		col := "$" + lay.refs[i] + "$"
+		ref := sheet + col + strconv.Itoa(first)
+		if last > first {
+			ref += ":" + col + strconv.Itoa(last)
+		}
+		return ref
+	}
+	series := make([]excelize.ChartSeries, len(c.Series))
+	for i, h := range c.Series {
+		series[i] = excelize.ChartSeries{
+			Name:       rng(h, 1, 1),
+			Categories: rng(c.Category, 2, cur.row),
+			Values:     rng(h, 2, cur.row),
+		}
+	}
+	noVary := false
+	axisFont := excelize.Font{Color: "595959"} // excelize's default is a pale grey
+	chart := &excelize.Chart{
+		Type:       excelize.Col,
+		Series:     series,
+		VaryColors: &noVary, // one color per series, not per bar
+		Dimension:  chartSize(cur.row-1, len(series)),
+		Legend:     excelize.ChartLegend{Position: "bottom"},
+		XAxis:      excelize.ChartAxis{Font: axisFont},
+		YAxis:      excelize.ChartAxis{MajorGridLines: true, Font: axisFont},
+		Format:     excelize.GraphicOptions{OffsetX: 8},
+	}
+	if c.Title != "" {
+		chart.Title.Paragraph = []excelize.RichTextRun{{Text: c.Title}}
+	}
+	if c.Percent {
+		zero, one := 0.0, 1.0
+		chart.YAxis.Minimum, chart.YAxis.Maximum = &zero, &one
+		chart.YAxis.NumFmt = excelize.ChartNumFmt{CustomNumFmt: "0%"}
+	}
+	cell, err := excelize.CoordinatesToCellName(len(lay.cols)+1, 2)
+	if err != nil {
+		return err
+	}
+	return b.f.AddChart(cur.name, cell, chart)
+}
+
+// chartSize returns the size in pixels of a chart of rows categories with
+// series bars each: 290 high, and wide enough for the bars, from 480 to 1,600.
+func chartSize(rows, series int) excelize.ChartDimension {
+	w := min(max(480, 160+12*rows*series+8*rows), 1600)
+	return excelize.ChartDimension{Width: uint(w), Height: 290}
+}
+
+// row encodes one row of values for cur's columns and streams it.
 func (b *builder) row(cur *current, values []any) error {
-	if len(values) != len(cur.cols) {
-		return fmt.Errorf("%d values for %d columns", len(values), len(cur.cols))
-	}
-	buf := b.buf[:0]
-	for i, v := range values {
-		cv, err := cellValue(cur.cols[i].Kind, v)
-		if err != nil {
-			return fmt.Errorf("column %q: %w", cur.cols[i].Header, err)
-		}
-		buf = append(buf, cv)
-	}
+	buf, err := cur.lay.appendRow(b.buf[:0], cur.row+1, values)
 	b.buf = buf
+	if err != nil {
+		return err
+	}
 	cur.row++
-	return cur.sw.SetRow("A"+strconv.Itoa(cur.row), buf)
-}
-
-// cellValue checks that v suits a column of kind k and returns the value to
-// hand to excelize (nil for a blank cell). Unchanged values are returned as
-// the same interface value, so the common case does not allocate.
-func cellValue(k Kind, v any) (any, error) {
-	ok := false
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		ok = k == Text
-	case bool:
-		ok = k == Bool
-	case time.Time:
-		if k == Time {
-			if x.IsZero() {
-				return nil, nil
-			}
-			if x.Location() != time.UTC {
-				return x.UTC(), nil
-			}
-			return v, nil
-		}
-	case float64:
-		if k == Float || k == Percent {
-			return finite(v, x), nil
-		}
-	case float32:
-		if k == Float || k == Percent {
-			return finite(v, float64(x)), nil
-		}
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		ok = k == Int || k == Float || k == Percent
-	default:
-		return nil, fmt.Errorf("unsupported value type %T", v)
-	}
-	if !ok {
-		return nil, fmt.Errorf("%T value in a %v column", v, k)
-	}
-	return v, nil
-}
-
-// finite returns v, or nil (a blank cell) when x is NaN or an infinity,
-// which an xlsx file cannot hold.
-func finite(v any, x float64) any {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return nil
-	}
-	return v
+	_, err = b.bw.Write(buf)
+	return err
 }
 
 // maxSheetName is Excel's limit on the length of a sheet name, counted in

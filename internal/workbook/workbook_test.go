@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"math"
 	"os"
@@ -399,6 +400,13 @@ func TestWriteInvalid(t *testing.T) {
 		{"float in int", []Sheet{{Name: "S", Columns: twoCols, Rows: rowsOf([]any{"a", 1.5})}}, `workbook: sheet "S": row 1: column "N": float64 value in a Int column`},
 		{"time in text", []Sheet{{Name: "S", Columns: twoCols, Rows: rowsOf([]any{time.Now(), 1})}}, `workbook: sheet "S": row 1: column "Name": time.Time value in a Text column`},
 		{"unsupported", []Sheet{{Name: "S", Columns: twoCols, Rows: rowsOf([]any{[]byte("x"), 1})}}, `workbook: sheet "S": row 1: column "Name": unsupported value type []uint8`},
+		{"flag on int", []Sheet{{Name: "S", Columns: []Column{{Header: "N", Kind: Int, Flag: true}}}}, `workbook: sheet "S": column "N": flag on a Int column, want Bool`},
+		{"chart no category", []Sheet{{Name: "S", Columns: twoCols, Chart: &Chart{Category: "Tenant", Series: []string{"N"}}}}, `workbook: sheet "S": chart category: no column "Tenant"`},
+		{"chart no series", []Sheet{{Name: "S", Columns: twoCols, Chart: &Chart{Category: "Name"}}}, `workbook: sheet "S": chart: no series`},
+		{"chart unknown series", []Sheet{{Name: "S", Columns: twoCols, Chart: &Chart{Category: "Name", Series: []string{"M"}}}}, `workbook: sheet "S": chart series: no column "M"`},
+		{"chart text series", []Sheet{{Name: "S", Columns: twoCols, Chart: &Chart{Category: "N", Series: []string{"Name"}}}}, `workbook: sheet "S": chart series: column "Name" is Text, want Int, Float or Percent`},
+		{"chart series twice", []Sheet{{Name: "S", Columns: twoCols, Chart: &Chart{Category: "Name", Series: []string{"N", "N"}}}}, `workbook: sheet "S": chart series: column "N" listed twice`},
+		{"chart ambiguous", []Sheet{{Name: "S", Columns: []Column{{Header: "N", Kind: Int}, {Header: "N", Kind: Int}}, Chart: &Chart{Category: "N", Series: []string{"N"}}}}, `workbook: sheet "S": chart category: more than one column "N"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -590,4 +598,328 @@ type countingWriter int64
 func (w *countingWriter) Write(p []byte) (int, error) {
 	*w += countingWriter(len(p))
 	return len(p), nil
+}
+
+// zipPart returns the content of the named part of the workbook in data.
+func zipPart(t testing.TB, data []byte, name string) string {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := zr.Open(name)
+	if err != nil {
+		t.Fatalf("part %s: %v", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// hasPart reports whether the workbook in data has the named part.
+func hasPart(t testing.TB, data []byte, name string) bool {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.Stat(zr, name)
+	return err == nil
+}
+
+// flagRows yields n rows {"row i", i, i%3 == 0, i%5 == 0}.
+func flagRows(n int) iter.Seq2[[]any, error] {
+	return func(yield func([]any, error) bool) {
+		for i := 1; i <= n; i++ {
+			if !yield([]any{fmt.Sprintf("row %d", i), i, i%3 == 0, i%5 == 0}, nil) {
+				return
+			}
+		}
+	}
+}
+
+var flagCols = []Column{
+	{Header: "Name"}, {Header: "N", Kind: Int},
+	{Header: "No MFA", Kind: Bool, Flag: true}, {Header: "Inactive", Kind: Bool, Flag: true},
+}
+
+func TestWriteFlags(t *testing.T) {
+	data := writeBytes(t, 4,
+		Sheet{Name: "Users", Columns: flagCols, Rows: flagRows(7)},
+		Sheet{Name: "Empty", Columns: flagCols},
+		Sheet{Name: "Plain", Columns: twoCols, Rows: numbered(2)},
+	)
+	f := open(t, data)
+	if got, want := f.GetSheetList(), []string{"Users", "Users (2)", "Users (3)", "Empty", "Plain"}; !slices.Equal(got, want) {
+		t.Fatalf("sheets = %q, want %q", got, want)
+	}
+	rules := []excelize.ConditionalFormatOptions{
+		{Type: "formula", Criteria: "$C2=TRUE", Format: intPtr(0)},
+		{Type: "formula", Criteria: "$D2=TRUE", Format: intPtr(0)},
+	}
+	tests := []struct {
+		sheet string
+		want  map[string][]excelize.ConditionalFormatOptions
+	}{
+		{"Users", map[string][]excelize.ConditionalFormatOptions{"A2:D4": rules}},
+		{"Users (2)", map[string][]excelize.ConditionalFormatOptions{"A2:D4": rules}}, // continuation sheets keep the flags
+		{"Users (3)", map[string][]excelize.ConditionalFormatOptions{"A2:D2": rules}},
+		{"Empty", map[string][]excelize.ConditionalFormatOptions{}}, // no data rows, no rule
+		{"Plain", map[string][]excelize.ConditionalFormatOptions{}},
+	}
+	for _, tt := range tests {
+		got, err := f.GetConditionalFormats(tt.sheet)
+		if err != nil {
+			t.Fatalf("GetConditionalFormats(%q): %v", tt.sheet, err)
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("GetConditionalFormats(%q) = %+v, want %+v", tt.sheet, got, tt.want)
+			continue
+		}
+		for ref, want := range tt.want {
+			if !slices.EqualFunc(got[ref], want, sameRule) {
+				t.Errorf("GetConditionalFormats(%q)[%q] = %+v, want %+v", tt.sheet, ref, got[ref], want)
+			}
+		}
+	}
+	// The rules share one differential format: a light-red fill, nothing else.
+	st, err := f.GetConditionalStyle(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fill.Type != "pattern" || st.Fill.Pattern != 1 || !slices.Equal(st.Fill.Color, []string{FlagFill}) || st.Font != nil {
+		t.Errorf("GetConditionalStyle(0) = %+v, fill %+v; want a solid %s fill", st, st.Fill, FlagFill)
+	}
+	// The flags stay plain booleans with no style of their own.
+	for _, cell := range []string{"C4", "D3"} {
+		if typ, err := f.GetCellType("Users (2)", cell); err != nil || typ != excelize.CellTypeBool {
+			t.Errorf("GetCellType(Users (2), %s) = %v, %v; want bool", cell, typ, err)
+		}
+		if s, err := f.GetCellStyle("Users (2)", cell); err != nil || s != 0 {
+			t.Errorf("GetCellStyle(Users (2), %s) = %v, %v; want 0", cell, s, err)
+		}
+	}
+}
+
+func intPtr(i int) *int { return &i }
+
+func sameRule(a, b excelize.ConditionalFormatOptions) bool {
+	return a.Type == b.Type && a.Criteria == b.Criteria && (a.Format == nil) == (b.Format == nil) &&
+		(a.Format == nil || *a.Format == *b.Format)
+}
+
+// chartRefs returns the cell references (<c:f> elements) of a chart part.
+func chartRefs(xml string) []string {
+	var refs []string
+	for _, m := range regexp.MustCompile(`<f>([^<]*)</f>`).FindAllStringSubmatch(xml, -1) {
+		refs = append(refs, strings.ReplaceAll(m[1], "&#39;", "'"))
+	}
+	return refs
+}
+
+func TestWriteChart(t *testing.T) {
+	summary := Sheet{
+		Name: "Summary",
+		Columns: []Column{
+			{Header: "Tenant"}, {Header: "Users", Kind: Int}, {Header: "MFA coverage", Kind: Percent},
+			{Header: "Secure score", Kind: Percent}, {Header: "Failed", Kind: Bool, Flag: true},
+		},
+		Rows: rowsOf(
+			[]any{"Contoso", 120, 0.8, 0.55, false},
+			[]any{"Fabrikam", 40, 0.35, 0.7, true},
+			[]any{"Northwind", 300, 0.95, nil, false},
+		),
+		Chart: &Chart{Title: "MFA coverage per tenant", Category: "Tenant", Series: []string{"MFA coverage", "Secure score"}, Percent: true},
+	}
+	counts := Sheet{
+		Name:    "O'Brien's",
+		Columns: twoCols,
+		Rows:    numbered(5),
+		Chart:   &Chart{Category: "Name", Series: []string{"N"}},
+	}
+	empty := Sheet{Name: "Nobody", Columns: twoCols, Chart: &Chart{Category: "Name", Series: []string{"N"}}}
+	data := writeBytes(t, 4, summary, counts, empty)
+	f := open(t, data)
+	if got, want := f.GetSheetList(), []string{"Summary", "O'Brien's", "O'Brien's (2)", "Nobody"}; !slices.Equal(got, want) {
+		t.Fatalf("sheets = %q, want %q", got, want)
+	}
+
+	tests := []struct {
+		sheet, part, drawing, chart string
+		refs                        []string
+	}{
+		{"Summary", "xl/worksheets/sheet1.xml", "drawing1.xml", "chart1.xml", []string{
+			"'Summary'!$C$1", "'Summary'!$A$2:$A$4", "'Summary'!$C$2:$C$4",
+			"'Summary'!$D$1", "'Summary'!$A$2:$A$4", "'Summary'!$D$2:$D$4",
+		}},
+		// The chart covers the first worksheet's rows; the apostrophe is doubled.
+		{"O'Brien's", "xl/worksheets/sheet2.xml", "drawing2.xml", "chart2.xml", []string{
+			"'O''Brien''s'!$B$1", "'O''Brien''s'!$A$2:$A$4", "'O''Brien''s'!$B$2:$B$4",
+		}},
+	}
+	for _, tt := range tests {
+		// worksheet → drawing → chart, by relationship.
+		if x := zipPart(t, data, tt.part); !strings.Contains(x, `<drawing r:id="rId1"/>`) {
+			t.Errorf("%s: %s has no drawing rId1", tt.sheet, tt.part)
+		}
+		rels := zipPart(t, data, strings.Replace(tt.part, "worksheets/", "worksheets/_rels/", 1)+".rels")
+		if want := `<Relationship Id="rId1" Target="../drawings/` + tt.drawing + `"`; !strings.Contains(rels, want) {
+			t.Errorf("%s: rels = %s, want %s", tt.sheet, rels, want)
+		}
+		drels := zipPart(t, data, "xl/drawings/_rels/"+tt.drawing+".rels")
+		if want := `Target="../charts/` + tt.chart + `"`; !strings.Contains(drels, want) {
+			t.Errorf("%s: drawing rels = %s, want %s", tt.sheet, drels, want)
+		}
+		chart := zipPart(t, data, "xl/charts/"+tt.chart)
+		if got := chartRefs(chart); !slices.Equal(got, tt.refs) {
+			t.Errorf("%s: chart references = %q, want %q", tt.sheet, got, tt.refs)
+		}
+		if !strings.Contains(chart, `<barDir val="col">`) || !strings.Contains(chart, `<grouping val="clustered">`) {
+			t.Errorf("%s: %s is not a clustered column chart", tt.sheet, tt.chart)
+		}
+		types := zipPart(t, data, "[Content_Types].xml")
+		for _, part := range []string{"/xl/drawings/" + tt.drawing, "/xl/charts/" + tt.chart} {
+			if !strings.Contains(types, `PartName="`+part+`"`) {
+				t.Errorf("[Content_Types].xml lacks %s", part)
+			}
+		}
+	}
+	chart1 := zipPart(t, data, "xl/charts/chart1.xml")
+	for _, want := range []string{"MFA coverage per tenant", `<numFmt formatCode="0%"`, `<max val="1">`, `<min val="0">`} {
+		if !strings.Contains(chart1, want) {
+			t.Errorf("chart1.xml lacks %s", want)
+		}
+	}
+	if strings.Contains(zipPart(t, data, "xl/charts/chart2.xml"), `formatCode="0%"`) {
+		t.Errorf("chart2.xml has a percent axis without Chart.Percent")
+	}
+	// The chart sits to the right of the table: from column F (index 5), row 2 (index 1).
+	if x := zipPart(t, data, "xl/drawings/drawing1.xml"); !strings.Contains(x, "<xdr:from><xdr:col>5</xdr:col>") || !strings.Contains(x, "<xdr:row>1</xdr:row>") {
+		t.Errorf("drawing1.xml anchor = %s, want from F2", x)
+	}
+	// No chart on continuation sheets, nor without rows.
+	for i := 3; i <= 4; i++ {
+		if x := sheetXML(t, data, i); strings.Contains(x, "<drawing") {
+			t.Errorf("sheet%d.xml has a drawing", i)
+		}
+	}
+	if hasPart(t, data, "xl/charts/chart3.xml") {
+		t.Errorf("workbook has a third chart")
+	}
+	// The flagged rows and the data are unchanged by the chart.
+	if rows, err := f.GetRows("Summary"); err != nil || len(rows) != 4 || rows[2][0] != "Fabrikam" {
+		t.Errorf("GetRows(Summary) = %q, %v", rows, err)
+	}
+	if cf, err := f.GetConditionalFormats("Summary"); err != nil || len(cf["A2:E4"]) != 1 {
+		t.Errorf("GetConditionalFormats(Summary) = %+v, %v; want one rule on A2:E4", cf, err)
+	}
+}
+
+// TestWriteManySheets writes a report-shaped workbook and checks that every
+// sheet is whole and in order.
+func TestWriteManySheets(t *testing.T) {
+	sheets := benchReport(5_000)
+	data := writeBytes(t, excelize.TotalRows, sheets...)
+	f := open(t, data)
+	var want []string
+	for _, s := range sheets {
+		want = append(want, s.Name)
+	}
+	if got := f.GetSheetList(); !slices.Equal(got, want) {
+		t.Fatalf("sheets = %q, want %q", got, want)
+	}
+	for i, s := range sheets {
+		n := 0
+		for range s.Rows {
+			n++
+		}
+		rows, err := f.Rows(s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for rows.Next() {
+			got++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got != n+1 {
+			t.Errorf("sheet %q has %d rows, want %d and the header", s.Name, got, n)
+		}
+		if tab := strings.Contains(sheetXML(t, data, i+1), `tabSelected="1"`); tab != (i == 0) {
+			t.Errorf("sheet %q: tabSelected = %v, want %v", s.Name, tab, i == 0)
+		}
+	}
+}
+
+func TestWriteDeterministic(t *testing.T) {
+	a := writeBytes(t, 100, benchReport(1_000)...)
+	b := writeBytes(t, 100, benchReport(1_000)...)
+	if !bytes.Equal(a, b) {
+		t.Errorf("two writes of the same sheets differ")
+	}
+}
+
+func TestSortDefaults(t *testing.T) {
+	in := `<Types><Default Extension="xml" ContentType="application/xml"></Default><Default Extension="png" ContentType="image/png"/>` +
+		`<Override PartName="/a"></Override><Default Extension="bmp" ContentType="image/bmp"></Default></Types>`
+	want := `<Types><Default Extension="bmp" ContentType="image/bmp"></Default><Default Extension="png" ContentType="image/png"/>` +
+		`<Override PartName="/a"></Override><Default Extension="xml" ContentType="application/xml"></Default></Types>`
+	if got := string(sortDefaults([]byte(in))); got != want {
+		t.Errorf("sortDefaults(%s) =\n%s\nwant\n%s", in, got, want)
+	}
+}
+
+func TestPartWriterCheck(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	t.Run("unknown worksheet", func(t *testing.T) {
+		p := &partWriter{zw: zw, streamed: map[string]string{"xl/worksheets/sheet1.xml": ""}}
+		if _, err := p.Create("xl/worksheets/sheet2.xml"); err == nil {
+			t.Errorf("Create(an unstreamed worksheet) succeeded")
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		var out bytes.Buffer
+		p := &partWriter{zw: zip.NewWriter(&out), streamed: map[string]string{"xl/worksheets/sheet1.xml": ""}}
+		if err := p.Close(); err == nil {
+			t.Errorf("Close() = nil with a streamed part excelize did not write")
+		}
+		if _, err := zip.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len())); err == nil {
+			t.Errorf("Close() after a failed check wrote a readable ZIP")
+		}
+	})
+	t.Run("twice", func(t *testing.T) {
+		p := &partWriter{zw: zw, streamed: map[string]string{"xl/worksheets/sheet1.xml": ""}}
+		if _, err := p.Create("xl/worksheets/sheet1.xml"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Create("xl/worksheets/sheet1.xml"); err == nil {
+			t.Errorf("second Create of a streamed part succeeded")
+		}
+	})
+	t.Run("drawing", func(t *testing.T) {
+		for _, tt := range []struct {
+			rendered string
+			ok       bool
+		}{
+			{`<worksheet><drawing r:id="rId1"></drawing></worksheet>`, true},
+			{`<worksheet><drawing r:id="rId2"></drawing></worksheet>`, false},
+			{`<worksheet></worksheet>`, false},
+		} {
+			p := &partWriter{zw: zw, streamed: map[string]string{"xl/worksheets/sheet1.xml": "rId1"}}
+			w, err := p.Create("xl/worksheets/sheet1.xml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(w, tt.rendered)
+			if err := p.check(); (err == nil) != tt.ok {
+				t.Errorf("check() after %s = %v, want ok %v", tt.rendered, err, tt.ok)
+			}
+		}
+	})
 }
