@@ -1,10 +1,6 @@
 package emulator_test
 
 import (
-	"bytes"
-	"fmt"
-	"io"
-	"os"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -46,17 +42,7 @@ type capture struct {
 }
 
 func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
-	var reqBody []byte
-	if r.Body != nil && os.Getenv("EMU_DEBUG") != "" {
-		reqBody, _ = io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(reqBody))
-	}
 	resp, err := c.next.RoundTrip(r)
-	if err == nil && os.Getenv("EMU_DEBUG") != "" && resp.StatusCode >= 400 {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		fmt.Fprintf(os.Stderr, "%s %s\n%s\n-> %d %s\n", r.Method, r.URL, reqBody, resp.StatusCode, b)
-	}
 	if err == nil {
 		c.mu.Lock()
 		c.log = append(c.log, seen{time.Now(), r.URL.Path, resp.StatusCode, resp.Header.Clone()})

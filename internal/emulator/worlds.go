@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -156,6 +155,3 @@ func (t *tenant) loadRecording(w *World) error {
 	t.Users = len(rec.items["/users"])
 	return nil
 }
-
-// recordedPath is path.Join for documentation examples; it keeps the import used on every platform.
-var _ = path.Join

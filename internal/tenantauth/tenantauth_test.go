@@ -3,7 +3,9 @@ package tenantauth_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -127,5 +129,60 @@ func TestDiagnosePassesOtherErrors(t *testing.T) {
 	}
 	if got := src.Diagnose("t", nil); got != nil {
 		t.Errorf("Diagnose(nil) = %v", got)
+	}
+}
+
+// TestManagedIdentityTokenExpiresBetweenRuns checks that an exchange after
+// the identity's token expired presents a fresh one: Entra would refuse the
+// old one with AADSTS700024.
+func TestManagedIdentityTokenExpiresBetweenRuns(t *testing.T) {
+	world := emulator.SampleWorld()
+	// MSAL caches identity tokens process-wide by client id: use an identity
+	// no other test has used.
+	world.ManagedIdentity.ClientID = "5e1f0c2a-7d3b-4e8f-9a6c-2b4d6f8a0c1e"
+	em, src := start(t, world)
+	// The emulator's clock runs 57 minutes behind, so the identity token it
+	// issues expires 3 minutes from now (real time).
+	var offset atomic.Int64
+	offset.Store(int64(-57 * time.Minute))
+	em.Server.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+
+	exchange := func(tenant string) error {
+		cred, err := src.For(tenant)
+		if err != nil {
+			return err
+		}
+		_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}})
+		return src.Diagnose(tenant, err)
+	}
+	if err := exchange(world.Tenants[0].ID); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	// An hour later by the emulator's clock: the first identity token has
+	// expired there.
+	offset.Store(int64(10 * time.Minute))
+	if err := exchange(world.Tenants[1].ID); err != nil {
+		t.Fatalf("second run, after the identity token expired: %v", err)
+	}
+	m := em.Server.Metrics()
+	if m.MITokensIssued != 2 {
+		t.Errorf("identity tokens issued = %d, want 2 (one per run: the first expired)", m.MITokensIssued)
+	}
+	for k := range m.TokenErrors {
+		t.Errorf("token endpoint error %s", k)
+	}
+}
+
+func TestConsentURLFollowsCloud(t *testing.T) {
+	tests := []struct{ host, want string }{
+		{"https://login.microsoftonline.com/", "https://login.microsoftonline.com/t1/adminconsent?client_id=app"},
+		{"https://login.microsoftonline.us/", "https://login.microsoftonline.us/t1/adminconsent?client_id=app"},
+		{"https://login.chinacloudapi.cn/", "https://login.chinacloudapi.cn/t1/adminconsent?client_id=app"},
+	}
+	for _, tt := range tests {
+		src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: "app", AuthorityHost: tt.host})
+		if got := src.ConsentURL("t1"); got != tt.want {
+			t.Errorf("ConsentURL on %s = %q, want %q", tt.host, got, tt.want)
+		}
 	}
 }
