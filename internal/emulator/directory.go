@@ -239,14 +239,18 @@ func (t *tenant) organization() []prop {
 		{"assignedPlans", []string{}},
 		{"privacyProfile", nil},
 		{"provisionedPlans", []string{}},
-		{"verifiedDomains", []map[string]any{{
-			"capabilities": "Email, OfficeCommunicationsOnline",
-			"isDefault":    true,
-			"isInitial":    true,
-			"name":         t.domain,
-			"type":         "Managed",
-		}}},
+		{"verifiedDomains", t.verifiedDomains()},
 	}
+}
+
+// verifiedDomains lists the initial domain (the default) and any custom ones.
+func (t *tenant) verifiedDomains() []obj {
+	var out []obj
+	for i, d := range t.domainNames() {
+		out = append(out, obj{{"capabilities", "Email, OfficeCommunicationsOnline"}, {"isDefault", i == 0},
+			{"isInitial", i == 0}, {"name", d}, {"type", "Managed"}})
+	}
+	return out
 }
 
 func (t *tenant) String() string { return fmt.Sprintf("%s (%s)", t.DisplayName, t.ID) }

@@ -1,14 +1,17 @@
 // Package emulator is a local stand-in for the Microsoft services tenantreport talks to: the App Service
 // managed-identity endpoint, Microsoft Entra ID (OIDC discovery, keys and the v2.0 token endpoint) and Microsoft
-// Graph v1.0. It serves over TLS with its own CA, signs real JWTs, and enforces the rules Entra and Graph enforce,
-// so the real azidentity and msgraph-sdk-go clients run against it unchanged. The demo and emulate subcommands and
-// the end-to-end tests use it; the product itself never imports it.
+// Graph v1.0 for every report section. It serves over TLS with its own CA, signs real JWTs, and enforces the rules,
+// limits and failures of Entra and Graph, so the real azidentity and msgraph-sdk-go clients run against it
+// unchanged and a test or benchmark that passes here predicts what happens against real tenants. The demo and
+// emulate subcommands and the end-to-end tests use it; the product itself never imports it.
 //
 // # Serving
 //
 // [Start] listens on a loopback port and returns a [Running] with its URL, its CA certificate, an [http.Client]
 // that trusts only that CA and reaches only the emulator, and [Running.Env], the settings that point the product
-// at it. [Server] is the bare [http.Handler] for in-process use.
+// at it. [Server] is the bare [http.Handler]; [Server.Transport] serves it in memory at [InMemoryURL], which is
+// how tests run it inside a testing/synctest bubble, where latency, Retry-After waits and budget windows are
+// virtual:
 //
 //	r, err := emulator.Start(emulator.SampleWorld())
 //	if err != nil { ... }
@@ -28,60 +31,172 @@
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration            OIDC discovery
 //	GET  /{tenant}/discovery/v2.0/keys                              JWKS (one ES256 key signs every token)
 //	POST /{tenant}/oauth2/v2.0/token                                client_credentials with a client_assertion
-//	GET  /v1.0/organization, /v1.0/users                            Graph, with $select, $top and @odata.nextLink
+//	GET  /v1.0/…                                                    Graph, the collections below
+//	POST /v1.0/$batch                                               Graph JSON batching, at most 20 requests
+//	GET  /_emulator/metrics, /_emulator/expect                      admin: [Metrics] and [World.ExpectTenant] as JSON
 //
-// {tenant} is a tenant id or initial domain. The managed identity's tokens have iss
-// https://login.microsoftonline.com/{home}/v2.0, sub and oid = the identity's object id, and aud = the requested
-// resource (api://AzureADTokenExchange). The token endpoint checks, in order: the tenant exists (AADSTS90002), the
-// client is the bridge app (700016), the assertion is signed by the emulator (50013) and current (700024), is an
-// app-only token (700229) from the tenant where the app is registered (700236), matches a federated credential's
-// issuer (700211), subject (700213) and audience (700212), the app is provisioned in the tenant (700016), and the
-// scope is Graph's /.default (1002012, 500011). Graph tokens carry tid, an oid per tenant, appid and roles = the
-// tenant's grants. Graph answers 401 InvalidAuthenticationToken unless the bearer token is one the emulator issued,
-// and 403 Authorization_RequestDenied when its roles lack the route's permission.
+// Graph collections, the application permissions that grant each (any one; a ReadWrite variant counts too), and
+// the throttle family each draws on besides the global one:
 //
-// # Worlds
+//	collection                                               permission                           family (RU)
+//	/organization                                            Organization.Read.All, Directory.Read.All  directory (1)
+//	/domains                                                 Domain.Read.All, Directory.Read.All        directory (1)
+//	/users                                                   User.Read.All, Directory.Read.All          directory (2)
+//	/users?$select=…,signInActivity                          + AuditLog.Read.All; premium               + signin
+//	/subscribedSkus                                          LicenseAssignment.Read.All, Organization.Read.All, Directory.Read.All  directory (3)
+//	/roleManagement/directory/roleAssignments[?$expand=principal]  RoleManagement.Read.Directory, RoleManagement.Read.All, Directory.Read.All  directory (1)
+//	/roleManagement/directory/roleDefinitions                same                                 directory (1)
+//	/reports/authenticationMethods/userRegistrationDetails   AuditLog.Read.All; premium           reports
+//	/devices                                                 Device.Read.All, Directory.Read.All  directory (1)
+//	/identity/conditionalAccess/policies                     Policy.Read.All, Policy.ReadWrite.ConditionalAccess  conditionalAccess
+//	/applications, /servicePrincipals                        Application.Read.All, Directory.Read.All, Application.ReadWrite.OwnedBy  directory (2); + keyCredentials when $select names it
+//	/security/secureScores                                   SecurityEvents.Read.All              secureScore
 //
-// A [World] declares what is served. [LoadWorld] reads it from JSON (unknown fields are errors); [SampleWorld] is
-// the demo world, also in testdata/demo.json:
-//
-//	{
-//	  "homeTenantId": "6f1c2a9e-3b4d-4e8f-9a0b-1c2d3e4f5a6b",
-//	  "managedIdentity": {"clientId": "0d4f5b6a-…", "objectId": "5e6f7a8b-…"},
-//	  "bridgeApp": {
-//	    "clientId": "3a7b9c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d",
-//	    "tenantId": "",                       // where the app is registered; "" = home. Another tenant → AADSTS700236
-//	    "federatedCredentials": [{"name": "tenantreport-function-mi",
-//	      "issuer": "https://login.microsoftonline.com/6f1c2a9e-3b4d-4e8f-9a0b-1c2d3e4f5a6b/v2.0",
-//	      "subject": "5e6f7a8b-…", "audiences": ["api://AzureADTokenExchange"]}]
-//	  },
-//	  "tenants": [
-//	    {"id": "2b8e4f1a-…", "displayName": "Contoso", "users": 250, "guestRatio": 0.12, "disabledRatio": 0.08, "seed": 101},
-//	    {"id": "9c5d7e3f-…", "displayName": "Fabrikam", "users": 1200, "grants": ["User.Read.All", "Organization.Read.All"]},
-//	    {"id": "e4a1b2c3-…", "displayName": "Northwind Traders", "users": 80, "appProvisioned": false}
-//	  ],
-//	  "seed": 20260101
-//	}
-//
-// Tenant fields: domain (default: the display name's letters and digits + ".onmicrosoft.com"), appProvisioned
-// (default true; false = admin consent never given, AADSTS700016), grants (default: every permission in
-// [KnownPermissions]; [] = none), users, guestRatio and disabledRatio (fractions, rounded to whole users), seed
-// (default: derived from the world seed and the tenant's position).
-//
-// # Determinism
-//
-// Synthetic users are a pure function of the tenant seed and their position, generated page by page (a tenant of
-// millions costs no memory), and createdDateTime is anchored to the seed, not the clock. The same world gives
-// byte-identical Graph bodies; [World.Expect] returns the totals /users serves. The signing key is derived from
-// the world (seed, home tenant, managed identity) because MSAL caches managed-identity tokens for the whole
-// process: a second emulator for the same identity must accept the first one's cached assertion.
+// A Graph request is checked in this order: a bearer token the emulator issued for a known tenant, Graph's
+// audience, current (401 InvalidAuthenticationToken otherwise; the token's tid picks the tenant); a tenant outage
+// (503); the throttle budgets (429); each permission group (403 Authorization_RequestDenied); Entra ID P1/P2 for
+// premium reads (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant); the query (400); injected faults.
 //
 // # Graph details
 //
-// /users without $select returns Graph's default property set (businessPhones, displayName, givenName, jobTitle,
-// mail, mobilePhone, officeLocation, preferredLanguage, surname, userPrincipalName, id); with $select it returns
-// exactly the selected properties plus id, and an unknown property is a 400. $top defaults to 100 and must be
-// 1–999. Pages link with an absolute @odata.nextLink carrying an opaque $skiptoken. Query options the emulator does
-// not implement ($filter, $orderby, $search, $expand, $count) are rejected with a 400 rather than ignored. Unknown
-// paths are 404 Request_ResourceNotFound.
+// Entities have the shapes the Graph documentation shows. Without $select, /users returns Graph's default property
+// set (businessPhones, displayName, givenName, jobTitle, mail, mobilePhone, officeLocation, preferredLanguage,
+// surname, userPrincipalName, id) and roleAssignments omit principal; other collections return every property
+// the emulator models. With $select exactly the selected properties plus id come back, and an unknown property
+// is a 400. Paged collections (users, roleAssignments, userRegistrationDetails, devices, applications,
+// servicePrincipals) default to 100 per page and take $top 1–999 (larger or smaller is 400
+// Request_UnsupportedQuery); with signInActivity a page holds at most 500 users whatever $top asks. Pages link with
+// an absolute @odata.nextLink that keeps $select, $expand and $top and carries an opaque $skiptoken bound to the
+// tenant. organization, domains, subscribedSkus, roleDefinitions and conditionalAccess policies come in one
+// response and reject $top; secureScores holds 90 daily scores, newest first, and honours $top without paging.
+// Query options the emulator does not implement ($filter, $orderby, $search, $count, $skip, an $expand other than
+// roleAssignments' principal) are a 400 rather than silently ignored. Unknown paths are 404
+// Request_ResourceNotFound. Gzip request bodies (kiota compresses $batch) are accepted.
+//
+// $batch runs each inner request as if it were sent alone (authorization, throttling and metrics included;
+// latency and faults apply to the batch itself) and embeds its status, headers and body; an inner 429 stays in the
+// batch with its headers, and nobody retries it for you.
+//
+// # Identity rules
+//
+// The managed identity's tokens have iss https://login.microsoftonline.com/{home}/v2.0, sub and oid = the
+// identity's object id, aud = the requested resource (api://AzureADTokenExchange), idtyp app and xms_mirid. The
+// token endpoint checks, in order, and answers in Entra's v2.0 error shape (error, error_description starting
+// "AADSTSnnn: " and ending with trace id, correlation id and timestamp, error_codes, timestamp, trace_id,
+// correlation_id, error_uri):
+//
+//	AADSTS90002    the tenant in the path exists (by id or initial domain)
+//	AADSTS70003    grant_type is client_credentials; 900144 for missing parameters
+//	AADSTS700016   the client is the bridge app
+//	AADSTS7000218  a client_assertion is present; 50027 malformed; 50013 not signed by this emulator
+//	AADSTS700024   the assertion is current
+//	AADSTS700229   an Entra-issued assertion is app-only
+//	AADSTS700226   an Entra-issued assertion is a managed identity's token (has xms_mirid)
+//	AADSTS700236   the assertion's issuer tenant is the tenant where the bridge app is registered
+//	AADSTS70021    the app has a federated identity credential at all
+//	AADSTS700211   a FIC matches the issuer, then 700213 the subject (the MI's object id), then 700212 the audience
+//	AADSTS700016   the app is provisioned in the target tenant (admin consent given)
+//	AADSTS7000112  its service principal there is enabled
+//	AADSTS53003    no Conditional Access policy for workload identities blocks it
+//	AADSTS1002012  the scope ends in /.default; 500011 the resource is Graph
+//
+// Graph tokens carry iss https://sts.windows.net/{tid}/, aud https://graph.microsoft.com, tid, oid and sub = the
+// bridge app's service principal in that tenant, appid, roles = the tenant's grants, exp, and xms_cc when the
+// client asked for CAE.
+//
+// # Throttling
+//
+// Every budget of [DefaultBudgets] is on unless the world says otherwise: token buckets per app per tenant and per
+// app across tenants, refilled continuously over the budget's window. Directory requests cost resource units (the
+// base cost above, −1 with $select, +1 with $expand, −1 with $top under 20, at least 1) against S/M/L tenant budgets
+// by user count; the other families count requests; secure score also caps requests in flight at 4. A throttled
+// request gets 429 TooManyRequests in Graph's error shape with x-ms-throttle-scope
+// ({Tenant_Application|Application}/Read/{appId}/{tenantId}), x-ms-throttle-information (ResourceUnitLimitExceeded,
+// RequestLimitExceeded or ConcurrencyLimitExceeded) and Retry-After in whole seconds, at least 1 — except the
+// conditionalAccess family, which sends no Retry-After, as Graph documents. Under a time scale the 429 also carries
+// x-ms-retry-after-ms, the exact scaled wait (azcore reads that header; kiota reads only whole seconds). Directory
+// responses carry x-ms-resource-unit, and x-ms-throttle-limit-percentage once more than 80% of the tenant budget
+// is used.
+//
+// # Worlds
+//
+// A [World] declares what is served. [LoadWorld] reads it from JSON (unknown fields are errors);
+// [LoadWorldFile] also resolves and checks recorded folders relative to the file; [OpenWorld] accepts a file or
+// the name of a sample world that ships in worlds/ ([SampleWorldNames]: demo, msp50, large200k, recorded).
+// [SampleWorld] is the demo world, also in testdata/demo.json. A world, with every field:
+//
+//	{
+//	  "homeTenantId": "6f1c2a9e-…",                 // issues the managed identity's tokens
+//	  "managedIdentity": {"clientId": "0d4f5b6a-…", "objectId": "5e6f7a8b-…"},
+//	  "bridgeApp": {
+//	    "clientId": "3a7b9c1d-…",
+//	    "tenantId": "",                              // where the app is registered; "" = home; another → AADSTS700236
+//	    "federatedCredentials": [{"name": "tenantreport-function-mi",
+//	      "issuer": "https://login.microsoftonline.com/6f1c2a9e-…/v2.0",
+//	      "subject": "5e6f7a8b-…", "audiences": ["api://AzureADTokenExchange"]}]
+//	  },
+//	  "seed": 20260101,                              // seeds tenants without their own seed, and the signing key
+//	  "epoch": "2026-03-01",                         // anchors relative dates; "" = the day the server starts
+//	  "timeScale": 0.01,                             // compresses latency, slowBy, budget windows, Retry-After
+//	  "throttling": {"disabled": false, "budgets": [ // replace a default by family + scope (+ size), or add one
+//	    {"family": "signin", "scope": "tenant", "limit": 5, "window": "10s"}]},
+//	  "latency": {"median": "60ms", "p99": "400ms"}, // or {"fixed": "50ms"}; a tenant's own replaces it
+//	  "faults": {"serverErrors": 0.01, "resets": 0.001, "malformed": 0.001, "slow": 0.01, "slowBy": "30s", "outage": false},
+//	  "tenants": [{
+//	    "id": "2b8e4f1a-…", "displayName": "Contoso",
+//	    "domain": "contoso.onmicrosoft.com",         // initial domain; default from the display name
+//	    "domains": ["contoso.com"],                  // more verified domains
+//	    "appProvisioned": true,                      // false → AADSTS700016 (admin consent pending)
+//	    "servicePrincipalDisabled": false,           // true → AADSTS7000112
+//	    "blockedByConditionalAccess": false,         // true → AADSTS53003
+//	    "grants": null,                              // Graph app roles granted here; null = KnownPermissions(), [] = none
+//	    "premium": null,                             // Entra ID P1/P2; null = from licenses, or true
+//	    "licenses": [{"sku": "SPE_E3", "enabled": 240, "consumed": 214}],  // KnownSKUs(); null = derived
+//	    "users": 250, "guestRatio": 0.12, "disabledRatio": 0.08,
+//	    "mfaRatio": 0.8, "inactiveRatio": 0.15,      // defaults when null
+//	    "admins": 5, "devices": 180, "conditionalAccessPolicies": 5,
+//	    "apps": 6, "expiredCredentials": 2, "expiringCredentials": 2,
+//	    "secureScore": {"current": 41.5, "max": 78}, // null = derived from the seed
+//	    "seed": 101,
+//	    "recorded": "",                              // a folder of Graph responses instead of synthetic data
+//	    "latency": null, "faults": null              // replace the world's for this tenant
+//	  }]
+//	}
+//
+// Durations are Go duration strings. Ratios are fractions rounded to whole users, spread over the directory by
+// seeded permutations so that totals are exact. Admins are enabled members, each holding one directory role (the
+// first a Global Administrator). Each app has a client secret and every third one a certificate; expired
+// credentials ended 2–400 days before the epoch and expiring ones end 2–28 days after it, so a clock on the
+// epoch's day classifies them the same way. Half the inactive users never signed in; the others last signed in
+// 120 days or more before the epoch, active ones within 45 days.
+//
+// # Recorded tenants
+//
+// A tenant with "recorded" serves Graph JSON files instead of synthetic data: <folder>/<collection path>.json,
+// e.g. users.json, subscribedSkus.json, roleManagement/directory/roleAssignments.json,
+// reports/authenticationMethods/userRegistrationDetails.json, security/secureScores.json. Each file is a Graph
+// collection response ({"value": […]}; other members such as a recorded @odata.nextLink are ignored) or a bare
+// array; further pages of the same recording go in users.2.json, users.3.json and so on. Objects are served as
+// recorded, properties in file order, paged by the emulator with its own page sizes, $select applied (any property
+// the file holds may be selected). A collection without a file is empty, except organization, which is
+// synthesized. The user count comes from users.json. worlds/recorded.json is an example.
+//
+// # Determinism
+//
+// Synthetic objects are pure functions of the tenant seed and their position, generated page by page (a tenant of
+// millions costs no memory). The same world and epoch give byte-identical Graph bodies; faults and log-normal
+// latencies are drawn from a per-tenant generator, so they replay for the same request order. The signing key is
+// derived from the world (seed, home tenant, managed identity) because MSAL caches managed-identity tokens for the
+// whole process, keyed by client id and resource: a second emulator for the same identity must accept the first
+// one's cached assertion. Give worlds with different seeds different managed identities if one process uses both.
+//
+// # Observability and expectations
+//
+// [Server.Metrics] (and GET /_emulator/metrics) counts requests per route and tenant, tokens issued, token errors
+// by AADSTS code, 429s by family and scope and by route, injected faults, and peak concurrency per tenant and
+// overall. [World.Expect] returns the /users totals; [World.ExpectTenant] counts everything a tenant serves
+// (inactive users, MFA registrations, admins without MFA, unused licences, expired and expiring credentials,
+// secure score…); [World.ExpectSection] says how many rows a report section yields for a tenant, or why the
+// section is not available (token exchange failure, the least-privileged permission not granted, no Entra ID
+// P1/P2), exactly as the emulator will answer.
 package emulator

@@ -83,7 +83,7 @@ func (s *Server) state() *state {
 			identityHeader: rand.Text(),
 			tenants:        map[string]*tenant{},
 			throttle: &throttler{budgets: s.world.budgets(), scale: s.world.scale(),
-				appID: s.world.BridgeApp.ClientID, buckets: map[string]*bucket{}},
+				buckets: map[string]*bucket{}},
 			recErr: map[string]error{},
 		}
 		anchor := s.now().UTC().Truncate(24 * time.Hour)

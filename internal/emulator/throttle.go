@@ -192,7 +192,6 @@ type bucket struct {
 type throttler struct {
 	budgets []Budget
 	scale   float64
-	appID   string
 
 	mu      sync.Mutex
 	buckets map[string]*bucket // by family/scope/size/tenant

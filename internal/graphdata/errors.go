@@ -1,6 +1,7 @@
 package graphdata
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,6 +46,8 @@ func (e *GraphError) Explain(sec Section) string {
 	case e.Status == http.StatusForbidden && e.Code == "Authorization_RequestDenied":
 		fmt.Fprintf(&b, "Graph denied %s (%s); fix: grant %s to the bridge app and have the tenant's admin consent again",
 			e.Op, e.Code, strings.Join(sec.Permissions, ", "))
+	case e.Status == 0:
+		fmt.Fprintf(&b, "%s: no answer from Graph: %s", e.Op, e.Msg)
 	case e.Status == http.StatusTooManyRequests:
 		fmt.Fprintf(&b, "throttled by Graph on %s after retries", e.Op)
 	default:
@@ -59,7 +62,12 @@ func (e *GraphError) Explain(sec Section) string {
 func graphError(op string, err error) error {
 	var oe *odataerrors.ODataError
 	if !errors.As(err, &oe) {
-		return fmt.Errorf("graphdata: %s: %w", op, err)
+		// No answer from Graph (connection reset, timeout after the SDK's
+		// retries): the section failed, not the tenant.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("graphdata: %s: %w", op, err)
+		}
+		return &GraphError{Op: op, Code: "RequestFailed", Msg: err.Error()}
 	}
 	ge := &GraphError{Op: op, Status: oe.ResponseStatusCode}
 	if m := oe.GetErrorEscaped(); m != nil {

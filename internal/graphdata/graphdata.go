@@ -36,9 +36,6 @@ import (
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/organization"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -62,6 +59,9 @@ type Collector struct {
 	Transport *Transport
 	// Sections are the enabled sections, in report order (settings.Sections).
 	Sections []string
+	// Now is the clock credential expiry and inactivity are measured
+	// against (nil = time.Now).
+	Now func() time.Time
 }
 
 // Organization is the tenant's own record.
@@ -83,6 +83,24 @@ type User struct {
 	ExternalUserState string
 	JobTitle          string
 	Department        string
+	// LastSignIn and LastNonInteractiveSignIn are known only when the
+	// signin section was read (SignInKnown).
+	LastSignIn               time.Time
+	LastNonInteractiveSignIn time.Time
+	SignInKnown              bool
+	// Inactive is an enabled account without a sign-in for 90 days.
+	Inactive bool
+}
+
+func (u User) lastActivity() time.Time {
+	if u.LastNonInteractiveSignIn.After(u.LastSignIn) {
+		return u.LastNonInteractiveSignIn
+	}
+	if u.LastSignIn.IsZero() {
+		// Never signed in: count from creation.
+		return u.CreatedDateTime
+	}
+	return u.LastSignIn
 }
 
 // IsGuest reports whether the user is a guest (B2B) account.
@@ -105,6 +123,9 @@ type SectionResult struct {
 	Status    SectionStatus `json:"status"`
 	Reason    string        `json:"reason,omitempty"`
 	Rows      int           `json:"rows"`
+	// Warnings counts values Graph sent that could not be read and were
+	// left blank.
+	Warnings  int           `json:"warnings"`
 	Requests  int           `json:"requests"`
 	Throttled int           `json:"throttled"`
 	Duration  time.Duration `json:"durationNs"`
@@ -122,6 +143,19 @@ type Result struct {
 	Throttled int
 	// Roles are the application permissions in the tenant's Graph token.
 	Roles []string
+
+	// Aggregates for the Summary, valid where their section is ok.
+	InactiveUsers          int
+	UnusedLicences         int
+	RoleAssignments        int
+	FlaggedRoleAssignments int
+	MFAMembers             int
+	MFARegistered          int
+	AdminsWithoutMFA       int
+	EnabledCAPolicies      int
+	ExpiredCredentials     int
+	ExpiringCredentials    int
+	SecureScore            *SecureScore
 	// Sections has one entry per enabled section, in report order.
 	Sections []SectionResult
 }
@@ -168,46 +202,135 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 		return res, err
 	}
 
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	col := &collection{gs: gs, f: fetcher{adapter: gs.GetAdapter()}, res: &res, emit: emit, now: now().UTC(), sections: c.Sections}
+	results := map[string]*SectionResult{}
 	for _, name := range c.Sections {
-		sec, ok := sections[name]
-		if !ok {
+		if _, ok := sections[name]; !ok {
 			return res, fmt.Errorf("graphdata: unknown section %q", name)
 		}
-		sr := SectionResult{Section: name}
-		if missing := sec.Missing(res.Roles); len(missing) > 0 {
+		sr := &SectionResult{Section: name}
+		results[name] = sr
+		if missing := sections[name].Missing(res.Roles); len(missing) > 0 {
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
-			res.Sections = append(res.Sections, sr)
+		}
+	}
+	done := map[string]bool{}
+	for _, name := range c.Sections {
+		if done[name] || results[name].Status != "" {
 			continue
 		}
-		before, start := c.Transport.Stats(t.ID), time.Now()
-		var err error
-		switch name {
-		case "tenant":
-			err = c.collectTenant(ctx, gs, &res)
-		case "users":
-			sr.Rows, err = c.collectUsers(ctx, gs, &res, func(u User) error { return emit(name, u) })
-		}
-		after := c.Transport.Stats(t.ID)
-		sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
-		switch {
-		case err == nil:
-			sr.Status = SectionOK
-		case ctx.Err() != nil:
+		if err := c.collectSection(ctx, t.ID, col, name, results, done); err != nil {
 			return res, err
-		case errors.Is(err, errNotPremium):
-			sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
-		default:
-			var ge *GraphError
-			if !errors.As(err, &ge) {
-				// Not Graph's answer (a spool write failed, say): the
-				// tenant's data cannot be trusted.
-				return res, err
-			}
-			sr.Status, sr.Reason = SectionFailed, ge.Explain(sec)
 		}
-		res.Sections = append(res.Sections, sr)
+	}
+	for _, name := range c.Sections {
+		res.Sections = append(res.Sections, *results[name])
 	}
 	return res, nil
+}
+
+// usersFamily are the sections served by one pull of /users.
+var usersFamily = []string{"users", "signin", "guests"}
+
+// collectSection reads section name (and, for the users family, its
+// siblings in the same pull), filling in results. It returns an error only
+// when the tenant's data cannot be trusted (a spool write failed) or the
+// context ended.
+func (c *Collector) collectSection(ctx context.Context, tenantID string, col *collection, name string, results map[string]*SectionResult, done map[string]bool) error {
+	sec := sections[name]
+	before, start := c.Transport.Stats(tenantID), time.Now()
+	col.warnings = 0
+	var (
+		rows int
+		err  error
+	)
+	// sr is where this call's rows and requests are booked.
+	sr := results[name]
+	switch name {
+	case "users", "signin", "guests":
+		// One pull serves the family; the first pending member books the
+		// requests and the others share its outcome.
+		var family []*SectionResult
+		for _, n := range usersFamily {
+			if r := results[n]; r != nil && r.Status == "" {
+				family = append(family, r)
+				done[n] = true
+			}
+		}
+		sr = family[0]
+		signin := results["signin"]
+		withSignIn := signin != nil && signin.Status == ""
+		rows, err = col.users(ctx, withSignIn)
+		if withSignIn && errors.Is(err, errNotPremium) {
+			// The only difference is signInActivity: read the rest without it.
+			signin.Status, signin.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
+			rows, err = col.users(ctx, false)
+		}
+		for _, r := range family[1:] {
+			if r.Status == "" {
+				r.Rows = rows
+				if r.Section == "guests" {
+					r.Rows = col.res.Guests
+				}
+				c.finish(r, err, sec)
+			}
+		}
+		if sr.Section == "guests" {
+			rows = col.res.Guests
+		}
+	case "tenant":
+		rows, err = col.tenant(ctx)
+	case "licences":
+		rows, err = col.licences(ctx)
+	case "roles":
+		rows, err = col.roles(ctx)
+	case "mfa":
+		rows, err = col.mfa(ctx)
+	case "devices":
+		rows, err = col.devices(ctx)
+	case "conditionalaccess":
+		rows, err = col.conditionalAccess(ctx)
+	case "appcredentials":
+		rows, err = col.appCredentials(ctx)
+	case "securescore":
+		rows, err = col.secureScore(ctx)
+	}
+	done[name] = true
+	after := c.Transport.Stats(tenantID)
+	sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
+	sr.Warnings, sr.Rows = col.warnings, rows
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		var ge *GraphError
+		if !errors.As(err, &ge) {
+			// Not Graph's answer (a spool write failed, say): the tenant's
+			// data cannot be trusted.
+			return err
+		}
+	}
+	c.finish(sr, err, sec)
+	return nil
+}
+
+// finish sets a section's status from its error.
+func (c *Collector) finish(sr *SectionResult, err error, sec Section) {
+	var ge *GraphError
+	switch {
+	case err == nil:
+		sr.Status = SectionOK
+	case errors.Is(err, errNotPremium):
+		sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
+	case errors.As(err, &ge):
+		sr.Status, sr.Reason = SectionFailed, ge.Explain(sec)
+	default:
+		sr.Status, sr.Reason = SectionFailed, err.Error()
+	}
 }
 
 func notGranted(missing []string) string {
@@ -215,53 +338,6 @@ func notGranted(missing []string) string {
 		return "permission " + missing[0] + " not granted"
 	}
 	return "permissions " + strings.Join(missing, ", ") + " not granted"
-}
-
-func (c *Collector) collectTenant(ctx context.Context, gs *msgraphsdk.GraphServiceClient, res *Result) error {
-	org, err := gs.Organization().Get(ctx, &organization.OrganizationRequestBuilderGetRequestConfiguration{
-		QueryParameters: &organization.OrganizationRequestBuilderGetQueryParameters{
-			Select: []string{"id", "displayName", "verifiedDomains"},
-		},
-	})
-	if err != nil {
-		return graphError("organization", err)
-	}
-	if v := org.GetValue(); len(v) > 0 {
-		res.Organization = organizationOf(v[0])
-	}
-	return nil
-}
-
-func (c *Collector) collectUsers(ctx context.Context, gs *msgraphsdk.GraphServiceClient, res *Result, emit func(User) error) (int, error) {
-	rows := 0
-	top := int32(maxUsersPage)
-	page, err := gs.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userFields, Top: &top},
-	})
-	for {
-		if err != nil {
-			return rows, graphError("users", err)
-		}
-		for _, gu := range page.GetValue() {
-			u := userOf(gu)
-			rows++
-			res.Users++
-			if u.AccountEnabled {
-				res.EnabledUsers++
-			}
-			if u.IsGuest() {
-				res.Guests++
-			}
-			if err := emit(u); err != nil {
-				return rows, err
-			}
-		}
-		next := page.GetOdataNextLink()
-		if next == nil || *next == "" {
-			return rows, nil
-		}
-		page, err = gs.Users().WithUrl(*next).Get(ctx, nil)
-	}
 }
 
 // client returns a Graph client of one tenant whose requests go through the
@@ -283,36 +359,6 @@ func (c *Collector) client(tenantID string, cred azcore.TokenCredential) (*msgra
 	}
 	adapter.SetBaseUrl(c.Endpoint + "/v1.0")
 	return msgraphsdk.NewGraphServiceClient(adapter), nil
-}
-
-func organizationOf(o models.Organizationable) Organization {
-	org := Organization{ID: deref(o.GetId()), DisplayName: deref(o.GetDisplayName())}
-	for _, d := range o.GetVerifiedDomains() {
-		if d.GetIsDefault() != nil && *d.GetIsDefault() {
-			org.DefaultDomain = deref(d.GetName())
-		}
-	}
-	return org
-}
-
-func userOf(gu models.Userable) User {
-	u := User{
-		ID:                deref(gu.GetId()),
-		DisplayName:       deref(gu.GetDisplayName()),
-		UserPrincipalName: deref(gu.GetUserPrincipalName()),
-		Mail:              deref(gu.GetMail()),
-		UserType:          deref(gu.GetUserType()),
-		ExternalUserState: deref(gu.GetExternalUserState()),
-		JobTitle:          deref(gu.GetJobTitle()),
-		Department:        deref(gu.GetDepartment()),
-	}
-	if b := gu.GetAccountEnabled(); b != nil {
-		u.AccountEnabled = *b
-	}
-	if t := gu.GetCreatedDateTime(); t != nil {
-		u.CreatedDateTime = t.UTC()
-	}
-	return u
 }
 
 func deref[T any](p *T) T {

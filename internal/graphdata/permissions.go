@@ -56,8 +56,17 @@ type Section struct {
 
 // sections are the report's sections by name, as settings.Sections orders them.
 var sections = map[string]Section{
-	"tenant": {Name: "tenant", Permissions: []string{"Organization.Read.All"}},
-	"users":  {Name: "users", Permissions: []string{"User.Read.All"}},
+	"tenant":            {Name: "tenant", Permissions: []string{"Organization.Read.All", "Domain.Read.All"}},
+	"users":             {Name: "users", Permissions: []string{"User.Read.All"}},
+	"signin":            {Name: "signin", Permissions: []string{"User.Read.All", "AuditLog.Read.All"}, Premium: true},
+	"guests":            {Name: "guests", Permissions: []string{"User.Read.All"}},
+	"licences":          {Name: "licences", Permissions: []string{"LicenseAssignment.Read.All"}},
+	"roles":             {Name: "roles", Permissions: []string{"RoleManagement.Read.Directory"}},
+	"mfa":               {Name: "mfa", Permissions: []string{"AuditLog.Read.All"}, Premium: true},
+	"devices":           {Name: "devices", Permissions: []string{"Device.Read.All"}},
+	"conditionalaccess": {Name: "conditionalaccess", Permissions: []string{"Policy.Read.All"}},
+	"appcredentials":    {Name: "appcredentials", Permissions: []string{"Application.Read.All"}},
+	"securescore":       {Name: "securescore", Permissions: []string{"SecurityEvents.Read.All"}},
 }
 
 // SectionByName returns the section called name.

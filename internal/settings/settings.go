@@ -174,7 +174,8 @@ type Settings struct {
 
 // Sections are the report sections, in report order; REPORT_SECTIONS
 // chooses among them.
-var Sections = []string{"tenant", "users"}
+var Sections = []string{"tenant", "users", "signin", "guests", "licences", "roles", "mfa", "devices",
+	"conditionalaccess", "appcredentials", "securescore"}
 
 // Load reads and validates all settings. The error, if any, joins one
 // [*FieldError] per problem.

@@ -88,7 +88,7 @@ func TestLoadSections(t *testing.T) {
 	}
 	m[KeySections] = "users,nope"
 	_, err = Load(env(m))
-	if err == nil || !strings.Contains(err.Error(), "valid sections are tenant, users") {
+	if err == nil || !strings.Contains(err.Error(), "valid sections are tenant, users, signin, guests, licences") {
 		t.Errorf("Load(unknown section) = %v, want the valid names listed", err)
 	}
 }

@@ -1,0 +1,125 @@
+package graphdata
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+)
+
+// Pages are fetched through the SDK (request building, auth, retries,
+// redirects) but decoded here, not into the SDK's models: the models fail a
+// whole page on one malformed value (Graph's own documentation shows "" for
+// a datetime), and a report must lose the value, not the page.
+
+var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// page is one page of a Graph collection.
+type page struct {
+	Value    []json.RawMessage `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+}
+
+// fetcher reads collections of one tenant.
+type fetcher struct {
+	adapter abs.RequestAdapter
+	// firstPageOnly stops after the first page (the newest secure score).
+	firstPageOnly bool
+}
+
+// each reads the collection ri names, page by page, decoding each item
+// into a new T and passing it to fn. It returns the number of values that
+// could not be decoded and were left blank.
+func each[T any](ctx context.Context, f fetcher, op string, ri *abs.RequestInformation, fn func(T) error) (warnings int, err error) {
+	for {
+		raw, err := f.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+		if err != nil {
+			return warnings, graphError(op, err)
+		}
+		body, _ := raw.([]byte)
+		var p page
+		if err := json.Unmarshal(body, &p); err != nil {
+			return warnings, &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("response is not a Graph collection: %v", err)}
+		}
+		for _, item := range p.Value {
+			var v T
+			// encoding/json fills every field it can and reports the first
+			// that it could not; the item is kept with that field blank.
+			if err := json.Unmarshal(item, &v); err != nil {
+				var te *json.UnmarshalTypeError
+				if !errors.As(err, &te) {
+					warnings++
+					continue
+				}
+				warnings++
+			}
+			warnings += countBad(&v)
+			if err := fn(v); err != nil {
+				return warnings, err
+			}
+		}
+		if p.NextLink == "" || f.firstPageOnly {
+			return warnings, nil
+		}
+		u, err := url.Parse(p.NextLink)
+		if err != nil {
+			return warnings, &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: "bad @odata.nextLink"}
+		}
+		next := abs.NewRequestInformation()
+		next.Method = abs.GET
+		next.SetUri(*u)
+		next.Headers.TryAdd("Accept", "application/json")
+		ri = next
+	}
+}
+
+// graphTime is a Graph DateTimeOffset that decodes leniently: a value that
+// is not a time leaves it zero (a blank cell) and marks it bad.
+type graphTime struct {
+	T   time.Time
+	Bad bool
+}
+
+func (g *graphTime) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		g.Bad = true
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		g.Bad = true
+		return nil
+	}
+	g.T = t.UTC()
+	return nil
+}
+
+// badCounter is implemented by decoded items holding graphTime fields.
+type badCounter interface{ bad() int }
+
+func countBad(v any) int {
+	if b, ok := v.(badCounter); ok {
+		return b.bad()
+	}
+	return 0
+}
+
+func bads(ts ...graphTime) int {
+	n := 0
+	for _, t := range ts {
+		if t.Bad {
+			n++
+		}
+	}
+	return n
+}
