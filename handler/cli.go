@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
@@ -103,17 +104,14 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "reports", "directory to write the report to")
-	worldFile := fs.String("world", "", "world file to emulate instead of the built-in sample")
+	worldFile := fs.String("world", "", "world file, or a shipped world ("+strings.Join(emulator.SampleWorldNames(), ", ")+"), instead of the demo's")
 	verbose := fs.Bool("v", false, "log every step to stderr")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	world := emulator.SampleWorld()
-	if *worldFile != "" {
-		var err error
-		if world, err = loadWorld(*worldFile); err != nil {
-			return err
-		}
+	world, err := openWorld(*worldFile)
+	if err != nil {
+		return err
 	}
 	em, err := emulator.Start(world)
 	if err != nil {
@@ -157,13 +155,13 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return report(ctx, s, onlyHost(em.URL, tr), store, *out, *verbose, stdout, stderr)
 }
 
-func loadWorld(path string) (*emulator.World, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// openWorld opens a world file or a shipped world by name; "" is the
+// demo's sample world.
+func openWorld(nameOrPath string) (*emulator.World, error) {
+	if nameOrPath == "" {
+		return emulator.SampleWorld(), nil
 	}
-	defer f.Close()
-	return emulator.LoadWorld(f)
+	return emulator.OpenWorld(nameOrPath)
 }
 
 // onlyHost refuses requests to any host but base's, so the demo cannot
@@ -190,17 +188,14 @@ func (g hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	worldFile := fs.String("world", "", "world file (default: the built-in sample world)")
+	worldFile := fs.String("world", "", "world file, or a shipped world ("+strings.Join(emulator.SampleWorldNames(), ", ")+"); default the demo's")
 	caFile := fs.String("ca-file", filepath.Join(os.TempDir(), "tenantreport-emulator-ca.pem"), "where to write the emulator's CA certificate")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	world := emulator.SampleWorld()
-	if *worldFile != "" {
-		var err error
-		if world, err = loadWorld(*worldFile); err != nil {
-			return err
-		}
+	world, err := openWorld(*worldFile)
+	if err != nil {
+		return err
 	}
 	em, err := emulator.Start(world)
 	if err != nil {
@@ -216,7 +211,7 @@ func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f, ok := stdout.(*os.File); ok {
 		f.Sync()
 	}
-	fmt.Fprintf(stderr, "emulator serving at %s; interrupt to stop\n", em.URL)
+	fmt.Fprintf(stderr, "emulator serving at %s (metrics: %s); interrupt to stop\n", em.URL, em.MetricsURL())
 	<-ctx.Done()
 	return nil
 }

@@ -67,6 +67,7 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 			Sections:    s.Sections,
 		},
 		Store:    store,
+		Sections: s.Sections,
 		Parallel: s.Concurrency,
 		Logger:   log,
 	}, nil

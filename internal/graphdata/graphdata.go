@@ -143,21 +143,25 @@ type Result struct {
 	Throttled int
 	// Roles are the application permissions in the tenant's Graph token.
 	Roles []string
-
-	// Aggregates for the Summary, valid where their section is ok.
-	InactiveUsers          int
-	UnusedLicences         int
-	RoleAssignments        int
-	FlaggedRoleAssignments int
-	MFAMembers             int
-	MFARegistered          int
-	AdminsWithoutMFA       int
-	EnabledCAPolicies      int
-	ExpiredCredentials     int
-	ExpiringCredentials    int
-	SecureScore            *SecureScore
 	// Sections has one entry per enabled section, in report order.
 	Sections []SectionResult
+	Totals
+}
+
+// Totals are a tenant's figures for the Summary, each valid where its
+// section is ok.
+type Totals struct {
+	InactiveUsers          int          `json:"inactiveUsers"`
+	UnusedLicences         int          `json:"unusedLicences"`
+	RoleAssignments        int          `json:"roleAssignments"`
+	FlaggedRoleAssignments int          `json:"flaggedRoleAssignments"`
+	MFAMembers             int          `json:"mfaMembers"`
+	MFARegistered          int          `json:"mfaRegistered"`
+	AdminsWithoutMFA       int          `json:"adminsWithoutMfa"`
+	EnabledCAPolicies      int          `json:"enabledCaPolicies"`
+	ExpiredCredentials     int          `json:"expiredCredentials"`
+	ExpiringCredentials    int          `json:"expiringCredentials"`
+	SecureScore            *SecureScore `json:"secureScore,omitempty"`
 }
 
 // userFields are the properties of the Users sheet; $select keeps Graph
@@ -267,7 +271,7 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 		rows, err = col.users(ctx, withSignIn)
 		if withSignIn && errors.Is(err, errNotPremium) {
 			// The only difference is signInActivity: read the rest without it.
-			signin.Status, signin.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
+			signin.Status, signin.Reason = SectionUnavailable, "needs Entra ID P1/P2"
 			rows, err = col.users(ctx, false)
 		}
 		for _, r := range family[1:] {
@@ -325,7 +329,7 @@ func (c *Collector) finish(sr *SectionResult, err error, sec Section) {
 	case err == nil:
 		sr.Status = SectionOK
 	case errors.Is(err, errNotPremium):
-		sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1 or P2"
+		sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1/P2"
 	case errors.As(err, &ge):
 		sr.Status, sr.Reason = SectionFailed, ge.Explain(sec)
 	default:

@@ -82,6 +82,7 @@ type TenantResult struct {
 	// Sections is the outcome of each enabled section; empty when the
 	// tenant could not be reached at all.
 	Sections []graphdata.SectionResult `json:"sections,omitempty"`
+	graphdata.Totals
 }
 
 // Section returns the outcome of the named section, if it was attempted.
@@ -114,6 +115,8 @@ type Runner struct {
 	Tenants   []settings.Tenant
 	Collector Collector
 	Store     Uploader
+	// Sections are the enabled sections: each gets a sheet.
+	Sections []string
 	// Parallel is how many tenants are collected at once (at least 1).
 	Parallel int
 	Logger   *slog.Logger
@@ -256,7 +259,7 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 		tr.DisplayName = res.Organization.DisplayName
 	}
 	tr.spools = paths
-	tr.Users, tr.EnabledUsers, tr.Guests = res.Users, res.EnabledUsers, res.Guests
+	tr.Users, tr.EnabledUsers, tr.Guests, tr.Totals = res.Users, res.EnabledUsers, res.Guests, res.Totals
 	tr.Status = StatusOK
 	failed := 0
 	for _, s := range res.Sections {
@@ -285,7 +288,7 @@ func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := writeWorkbook(pw, results)
+		err := writeWorkbook(pw, results, r.Sections)
 		pw.CloseWithError(err)
 		done <- err
 	}()

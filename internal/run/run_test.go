@@ -67,7 +67,7 @@ func TestRunIsolatesTenantFailure(t *testing.T) {
 	}
 	spool := t.TempDir()
 	var progress []string
-	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool,
+	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool, Sections: []string{"users"},
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
 		Progress: func(tr TenantResult) { progress = append(progress, tr.DisplayName) }}
 	rec, err := r.Run(t.Context(), "test")

@@ -1,0 +1,65 @@
+// The storage account: the Functions host's storage (AzureWebJobsStorage: timer schedule status and
+// singleton locks in blobs, queues, tables), the Flex Consumption deployment container, and the
+// reports container (workbooks and run records).
+//
+// Shared key access is disabled: there is no connection string with an account key anywhere, and
+// every caller authenticates with Entra ID and is authorised by RBAC (rbac.bicep). Blobs are never
+// public and only TLS 1.2+ over HTTPS is accepted.
+
+@description('Name of the storage account: 3-24 lower-case letters and digits, globally unique.')
+param name string
+
+@description('Region of the account.')
+param location string
+
+@description('Tags of the account.')
+param tags object = {}
+
+@description('Blob containers to create (private).')
+param containerNames array
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+
+  resource blobService 'blobServices' = {
+    name: 'default'
+
+    resource containers 'containers' = [for containerName in containerNames: {
+      name: containerName
+      properties: {
+        publicAccess: 'None'
+      }
+    }]
+  }
+}
+
+output name string = storage.name
+
+@description('Blob endpoint, with a trailing slash.')
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+
+@description('Queue endpoint, with a trailing slash.')
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+
+@description('Table endpoint, with a trailing slash.')
+output tableEndpoint string = storage.properties.primaryEndpoints.table
