@@ -40,18 +40,21 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
       bypass: 'AzureServices'
     }
   }
-
-  resource blobService 'blobServices' = {
-    name: 'default'
-
-    resource containers 'containers' = [for containerName in containerNames: {
-      name: containerName
-      properties: {
-        publicAccess: 'None'
-      }
-    }]
-  }
 }
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// A looped child must be a top-level resource with `parent` (Bicep cannot loop a nested child).
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for containerName in containerNames: {
+  parent: blobService
+  name: containerName
+  properties: {
+    publicAccess: 'None'
+  }
+}]
 
 output name string = storage.name
 

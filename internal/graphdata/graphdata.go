@@ -88,7 +88,8 @@ type User struct {
 	LastSignIn               time.Time
 	LastNonInteractiveSignIn time.Time
 	SignInKnown              bool
-	// Inactive is an enabled account without a sign-in for 90 days.
+	// Inactive is an account without a sign-in for 90 days (one that never
+	// signed in counts from its creation).
 	Inactive bool
 }
 

@@ -140,7 +140,7 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 		}
 		if withSignIn {
 			u.SignInKnown = true
-			u.Inactive = u.AccountEnabled && c.now.Sub(u.lastActivity()) > inactiveAfter
+			u.Inactive = c.now.Sub(u.lastActivity()) > inactiveAfter
 			if u.Inactive {
 				c.res.InactiveUsers++
 			}
