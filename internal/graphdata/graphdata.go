@@ -120,10 +120,10 @@ const (
 
 // SectionResult is what happened to one section of one tenant.
 type SectionResult struct {
-	Section   string        `json:"section"`
-	Status    SectionStatus `json:"status"`
-	Reason    string        `json:"reason,omitempty"`
-	Rows      int           `json:"rows"`
+	Section string        `json:"section"`
+	Status  SectionStatus `json:"status"`
+	Reason  string        `json:"reason,omitempty"`
+	Rows    int           `json:"rows"`
 	// Warnings counts values Graph sent that could not be read and were
 	// left blank.
 	Warnings  int           `json:"warnings"`
