@@ -131,3 +131,27 @@ func TestCollectStopsOnEmitError(t *testing.T) {
 		t.Errorf("Collect = %v after %d rows, want the emit error after 10", err, n)
 	}
 }
+
+// TestCollectTokenRequests checks the identity traffic of runs: one managed
+// identity token and one exchange per tenant for the first run, none for a
+// second run within the tokens' lifetime.
+func TestCollectTokenRequests(t *testing.T) {
+	world := emulator.SampleWorld()
+	world.Tenants = world.Tenants[:2]
+	// MSAL caches identity tokens process-wide by client id: use an
+	// identity no other test uses, so the count starts at zero.
+	world.ManagedIdentity.ClientID = "6a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	em, c := collector(t, world)
+	c.Sections = []string{"users"}
+	for run := 1; run <= 2; run++ {
+		for _, tn := range world.Tenants {
+			if _, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, func(string, any) error { return nil }); err != nil {
+				t.Fatalf("run %d, %s: %v", run, tn.DisplayName, err)
+			}
+		}
+		m := em.Server.Metrics()
+		if m.MITokensIssued != 1 || m.TokensIssued != len(world.Tenants) {
+			t.Errorf("after run %d: identity tokens %d, exchanges %d; want 1 and %d", run, m.MITokensIssued, m.TokensIssued, len(world.Tenants))
+		}
+	}
+}

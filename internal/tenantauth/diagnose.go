@@ -53,6 +53,10 @@ var diagnoses = map[int]Diagnosis{
 	700222: notMIToken,
 	700226: notMIToken,
 	700229: notMIToken,
+	50013: {
+		Cause: "the client assertion's signature could not be validated: it is not a token of this cloud's managed identity",
+		Fix:   "check REPORT_CLOUD and that the Function App's managed identity, not another credential, supplies the assertion",
+	},
 	500011: {
 		Cause: "the requested resource is not known in this tenant",
 		Fix:   "check REPORT_CLOUD: the Graph scope must belong to the tenant's cloud",

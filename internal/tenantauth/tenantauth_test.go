@@ -2,6 +2,9 @@ package tenantauth_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
@@ -92,6 +96,26 @@ func TestDiagnose(t *testing.T) {
 			return w.Tenants[0].ID
 		}, "AADSTS700213", "object (principal) id"},
 		{"unknown tenant", func(*emulator.World) string { return "0d0d0d0d-0000-4000-8000-000000000000" }, "AADSTS90002", "REPORT_CLOUD"},
+		{"issuer is another tenant's", func(w *emulator.World) string {
+			w.BridgeApp.FederatedCredentials[0].Issuer = "https://login.microsoftonline.com/" + w.Tenants[0].ID + "/v2.0"
+			return w.Tenants[0].ID
+		}, "AADSTS700211", "issuer"},
+		{"audience is not the exchange's", func(w *emulator.World) string {
+			w.BridgeApp.FederatedCredentials[0].Audiences = []string{"api://something-else"}
+			return w.Tenants[0].ID
+		}, "AADSTS700212", "api://AzureADTokenExchange"},
+		{"no federated credential", func(w *emulator.World) string {
+			w.BridgeApp.FederatedCredentials = nil
+			return w.Tenants[0].ID
+		}, "AADSTS70021", "federated credential"},
+		{"service principal disabled", func(w *emulator.World) string {
+			w.Tenants[0].ServicePrincipalDisabled = true
+			return w.Tenants[0].ID
+		}, "AADSTS7000112", "enable"},
+		{"blocked by conditional access", func(w *emulator.World) string {
+			w.Tenants[0].BlockedByConditionalAccess = true
+			return w.Tenants[0].ID
+		}, "AADSTS53003", "Conditional Access"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,5 +208,30 @@ func TestConsentURLFollowsCloud(t *testing.T) {
 		if got := src.ConsentURL("t1"); got != tt.want {
 			t.Errorf("ConsentURL on %s = %q, want %q", tt.host, got, tt.want)
 		}
+	}
+}
+
+// TestDiagnoseEveryCode checks the diagnosis of every AADSTS code the table
+// knows, from an Entra v2.0 error body as the token endpoint sends it.
+func TestDiagnoseEveryCode(t *testing.T) {
+	src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: "app", AuthorityHost: "https://login.microsoftonline.com/"})
+	for _, code := range []int{700236, 70021, 700211, 700212, 700213, 70025, 700016, 7000112, 90002, 53003, 700024, 700222, 700226, 700229, 50013, 500011} {
+		body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: something. Trace ID: t","error_codes":[%d],"timestamp":"2026-11-22 01:00:00Z","trace_id":"trace-1","correlation_id":"corr-1"}`, code, code)
+		resp := &http.Response{StatusCode: 401, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}
+		err := src.Diagnose("t1", fmt.Errorf("wrapped: %w", &azidentity.AuthenticationFailedError{RawResponse: resp}))
+		var e *tenantauth.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("Diagnose(AADSTS%d) = %v, want *tenantauth.Error", code, err)
+		}
+		if e.Code != fmt.Sprintf("AADSTS%d", code) || e.Cause == "" || e.Fix == "" || e.TraceID != "trace-1" || e.CorrelationID != "corr-1" {
+			t.Errorf("Diagnose(AADSTS%d) = %+v, want its code with a cause, a fix and the request ids", code, e)
+		}
+	}
+	// An unknown code keeps Entra's own first sentence.
+	body := `{"error":"invalid_request","error_description":"AADSTS999999: Something new happened. Trace ID: t","error_codes":[999999]}`
+	resp := &http.Response{StatusCode: 400, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}
+	var e *tenantauth.Error
+	if err := src.Diagnose("t1", &azidentity.AuthenticationFailedError{RawResponse: resp}); !errors.As(err, &e) || e.Cause != "Something new happened" {
+		t.Errorf("Diagnose(unknown code) = %v, want Entra's first sentence as the cause", err)
 	}
 }
