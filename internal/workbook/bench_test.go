@@ -1,16 +1,13 @@
 package workbook
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"iter"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tenantreport/tenantreport/internal/rss"
 )
 
 // benchSection is one sheet of the benchmark report: its columns and its
@@ -185,8 +182,8 @@ func BenchmarkWriteMillion(b *testing.B) {
 		rows int
 	}{{"100k", 100_000}, {"1M", 1_000_000}} {
 		b.Run(size.name, func(b *testing.B) {
-			reset := resetPeakRSS()
-			start, startOK := statusKiB("VmRSS:")
+			reset := rss.ResetPeak()
+			start, startOK := rss.Current()
 			sheets := benchReport(size.rows)
 			rows := 0
 			var n countingWriter
@@ -205,14 +202,14 @@ func BenchmarkWriteMillion(b *testing.B) {
 			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(len(sheets)), "sheets")
 			b.ReportMetric(float64(n)/float64(b.N)/(1<<20), "xlsx-MiB/op")
-			if kb, ok := statusKiB("VmHWM:"); ok {
-				b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
+			if peak, ok := rss.Peak(); ok {
+				b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 				if !reset {
 					b.Log("could not reset VmHWM: peak-RSS-MiB is the peak of the whole process so far")
 				}
 			}
 			if startOK {
-				b.ReportMetric(float64(start)/1024, "start-RSS-MiB")
+				b.ReportMetric(float64(start)/(1<<20), "start-RSS-MiB")
 			}
 		})
 	}
@@ -228,29 +225,4 @@ func countRows(rows iter.Seq2[[]any, error], n *int) iter.Seq2[[]any, error] {
 			}
 		}
 	}
-}
-
-// resetPeakRSS returns freed memory to the operating system and resets the
-// process's peak RSS (VmHWM). It reports whether the reset worked.
-func resetPeakRSS() bool {
-	runtime.GC()
-	debug.FreeOSMemory()
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-}
-
-// statusKiB returns a field of /proc/self/status given in KiB, such as
-// VmHWM (peak resident set size) or VmRSS (current resident set size).
-func statusKiB(field string) (int64, bool) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte(field)); ok {
-			kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(v), []byte(" kB"))), 10, 64)
-			return kb, err == nil
-		}
-	}
-	return 0, false
 }

@@ -1,0 +1,111 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/rss"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// benchCollector emits rows of every section for each tenant, shaped like
+// the real ones, without Graph: the benchmark measures our pipeline
+// (collector → spool → workbook → store), not the network.
+func benchCollector(rowsPerTenant int) collectorFunc {
+	created := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
+	return func(_ context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+		res := graphdata.Result{}
+		for _, s := range settings.Sections {
+			res.Sections = append(res.Sections, graphdata.SectionResult{Section: s, Status: graphdata.SectionOK})
+		}
+		yes := true
+		for i := range rowsPerTenant {
+			var section string
+			var row any
+			switch p := i % 100; {
+			case p < 40:
+				u := graphdata.User{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), DisplayName: fmt.Sprintf("User %d", i),
+					UserPrincipalName: fmt.Sprintf("user%d@%s.example", i, t.ID[:8]), Mail: fmt.Sprintf("user%d@example.com", i),
+					UserType: "Member", AccountEnabled: i%10 != 0, CreatedDateTime: created, LastSignIn: created, SignInKnown: true,
+					JobTitle: "Engineer", Department: "R&D"}
+				section, row = "users", u
+				if p < 8 {
+					u.UserType = "Guest"
+					section, row = "guests", u
+				}
+			case p < 65:
+				section, row = "mfa", graphdata.Registration{UserPrincipalName: fmt.Sprintf("user%d@example.com", i),
+					UserDisplayName: fmt.Sprintf("User %d", i), UserType: "member", IsAdmin: p == 64, IsMfaRegistered: p%3 != 0,
+					MethodsRegistered: []string{"microsoftAuthenticatorPush", "mobilePhone"}}
+			case p < 85:
+				section, row = "devices", graphdata.Device{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("PC-%d", i),
+					OperatingSystem: "Windows", OperatingSystemVersion: "10.0.22631", AccountEnabled: true, TrustType: "AzureAd", IsCompliant: &yes}
+			case p < 91:
+				section, row = "appcredentials", graphdata.AppCredential{ObjectType: "Application", DisplayName: fmt.Sprintf("App %d", i),
+					AppID: fmt.Sprint(i), CredentialType: "Secret", Start: created, End: created.AddDate(2, 0, 0), DaysToExpiry: 100}
+			case p < 95:
+				section, row = "roles", graphdata.RoleAssignment{Role: "Global Administrator", Privileged: true,
+					PrincipalName: fmt.Sprintf("User %d", i), PrincipalType: "user"}
+			case p < 97:
+				section, row = "licences", graphdata.Licence{SkuPartNumber: "SPE_E3", SkuID: fmt.Sprint(i), CapabilityStatus: "Enabled", ConsumedUnits: 10}
+			case p < 99:
+				section, row = "conditionalaccess", graphdata.Policy{DisplayName: fmt.Sprintf("Policy %d", i), State: "enabled"}
+			default:
+				section, row = "tenant", graphdata.Domain{Name: fmt.Sprintf("d%d.example", i), IsVerified: true}
+			}
+			if err := emit(section, row); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+}
+
+// BenchmarkRun writes a report of 100 tenants through the whole pipeline:
+// rows spooled per tenant and section, read back into the workbook, and
+// stored in a local directory. Peak RSS must not grow with the rows.
+//
+//	go test -run '^$' -bench BenchmarkRun -benchtime 1x ./internal/run/
+func BenchmarkRun(b *testing.B) {
+	const tenantCount = 100
+	for _, size := range []struct {
+		name string
+		rows int
+	}{{"100k", 100_000}, {"1M", 1_000_000}} {
+		b.Run(size.name, func(b *testing.B) {
+			var tenants []settings.Tenant
+			for i := range tenantCount {
+				tenants = append(tenants, settings.Tenant{ID: fmt.Sprintf("%08d-1111-4111-8111-111111111111", i), DisplayName: fmt.Sprintf("Tenant %03d", i)})
+			}
+			store, err := reportstore.NewDir(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := &Runner{Tenants: tenants, Collector: benchCollector(size.rows / tenantCount), Store: store,
+				Sections: settings.Sections, Parallel: 8, SpoolDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+			reset := rss.ResetPeak()
+			var bytes int64
+			b.ReportAllocs()
+			for b.Loop() {
+				rec, err := r.Run(b.Context(), "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes = rec.ReportBytes
+			}
+			b.ReportMetric(float64(size.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(bytes)/(1<<20), "xlsx-MiB")
+			if peak, ok := rss.Peak(); ok {
+				b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+				if !reset {
+					b.Log("could not reset VmHWM: peak-RSS-MiB is the peak of the whole process so far")
+				}
+			}
+		})
+	}
+}
