@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -67,11 +68,7 @@ func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, stor
 	done := 0
 	runner.Progress = func(t run.TenantResult) {
 		done++
-		if t.Status == run.StatusOK {
-			fmt.Fprintf(stdout, "[%d/%d] %-24s ok      %6d users\n", done, len(s.Tenants), t.DisplayName, t.Users)
-		} else {
-			fmt.Fprintf(stdout, "[%d/%d] %-24s %-6s  %s\n", done, len(s.Tenants), t.DisplayName, t.Status, t.Error)
-		}
+		fmt.Fprintf(stdout, "[%d/%d] %-24s %-7s %s\n", done, len(s.Tenants), t.DisplayName, t.Status, outcome(t))
 	}
 	rec, err := runner.Run(ctx, "cli")
 	if rec.Report != "" && rec.ReportBytes > 0 {
@@ -86,16 +83,52 @@ func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, stor
 
 func summaryTable(w io.Writer, rec run.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tTENANT ID\tSTATUS\tUSERS\tENABLED\tGUESTS\tERROR")
+	fmt.Fprintln(tw, "TENANT\tTENANT ID\tSTATUS\tUSERS\tENABLED\tGUESTS\tNOTES")
 	for _, t := range rec.Tenants {
-		if t.Status == run.StatusOK {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests)
+		if s, _ := t.Section("users"); s.Status == graphdata.SectionOK {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests, notes(t))
 		} else {
-			// Counts of a failed tenant are unknown, not zero.
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Error)
+			// Counts that were not read are unknown, not zero.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", t.DisplayName, t.TenantID, t.Status, notes(t))
 		}
 	}
 	tw.Flush()
+}
+
+// outcome is a tenant's progress line after its status.
+func outcome(t run.TenantResult) string {
+	if t.Status == run.StatusFailed && len(t.Sections) == 0 {
+		return t.Error
+	}
+	out := fmt.Sprintf("%6d users", t.Users)
+	if n := notes(t); n != "" {
+		out += "  " + n
+	}
+	return out
+}
+
+// notes names the sections that failed or were not available, with why.
+func notes(t run.TenantResult) string {
+	if len(t.Sections) == 0 {
+		return t.Error
+	}
+	var failed, unavailable []string
+	for _, s := range t.Sections {
+		switch s.Status {
+		case graphdata.SectionFailed:
+			failed = append(failed, s.Section+" ("+s.Reason+")")
+		case graphdata.SectionUnavailable:
+			unavailable = append(unavailable, s.Section)
+		}
+	}
+	var parts []string
+	if len(failed) > 0 {
+		parts = append(parts, "failed: "+strings.Join(failed, "; "))
+	}
+	if len(unavailable) > 0 {
+		parts = append(parts, "not available: "+strings.Join(unavailable, ", ")+" (see Run status)")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // demo is the main job on the embedded default: the sample world on the

@@ -434,7 +434,13 @@ func SampleWorld() *World {
 				Licenses:    []License{{Sku: "SPE_E3", Enabled: 240, Consumed: 214}, {Sku: "VISIOCLIENT", Enabled: 10, Consumed: 4}},
 				SecureScore: &Score{Current: 41.5, Max: 78}},
 			{ID: "9c5d7e3f-1a2b-4c8d-b6e0-7f8a9b0c1d2e", DisplayName: "Fabrikam", Users: 1200,
-				Grants: []string{"User.Read.All", "Organization.Read.All"}, GuestRatio: 0.25, DisabledRatio: 0.05, Seed: 202,
+				// Everything but Policy.Read.All: the demo shows a section
+				// disabled by a missing permission, next to the premium ones
+				// a tenant without Entra ID P1/P2 cannot serve.
+				Grants: []string{"Organization.Read.All", "Domain.Read.All", "User.Read.All", "AuditLog.Read.All",
+					"LicenseAssignment.Read.All", "RoleManagement.Read.Directory", "Device.Read.All",
+					"Application.Read.All", "SecurityEvents.Read.All"},
+				GuestRatio: 0.25, DisabledRatio: 0.05, Seed: 202,
 				Premium: &no, Admins: 8, Devices: 700, Apps: 12, ExpiredCredentials: 3, ExpiringCredentials: 1},
 			{ID: "e4a1b2c3-d5e6-4f70-8192-a3b4c5d6e7f8", DisplayName: "Northwind Traders", AppProvisioned: &no, Users: 80,
 				GuestRatio: 0.1, DisabledRatio: 0.1, Seed: 303, Admins: 2, Devices: 40, Apps: 2},
