@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
 // handlerBinary is bin/handler, built once by the test command.
@@ -251,6 +253,13 @@ func checkSampleReport(t *testing.T, world *emulator.World, f *excelize.File) {
 	for _, row := range summary[1:] {
 		byID[row[1]] = row
 	}
+	at := func(row []string, header string) string {
+		i := slices.Index(summary[0], header)
+		if i < 0 || i >= len(row) {
+			return ""
+		}
+		return row[i]
+	}
 	for _, tn := range world.Tenants {
 		row := byID[tn.ID]
 		if row == nil {
@@ -258,16 +267,16 @@ func checkSampleReport(t *testing.T, world *emulator.World, f *excelize.File) {
 			continue
 		}
 		if tn.AppProvisioned != nil && !*tn.AppProvisioned {
-			if row[2] != "failed" || len(row) < 10 || !strings.Contains(row[9], "AADSTS700016") || !strings.Contains(row[9], "consent") {
+			if at(row, "Status") != "failed" || !strings.Contains(at(row, "Error"), "AADSTS700016") || !strings.Contains(at(row, "Error"), "consent") {
 				t.Errorf("Summary row of unconsented %s = %q, want failed with AADSTS700016 and the consent fix", tn.DisplayName, row)
 			}
 			continue
 		}
 		want := world.Expect(tn.ID)
 		wantUsers += want.Users
-		got := row[2:6]
+		got := []string{at(row, "Status"), at(row, "Users"), at(row, "Enabled users"), at(row, "Guests")}
 		exp := []string{"ok", strconv.Itoa(want.Users), strconv.Itoa(want.EnabledUsers), strconv.Itoa(want.Guests)}
-		if strings.Join(got, ",") != strings.Join(exp, ",") {
+		if !slices.Equal(got, exp) {
 			t.Errorf("Summary row of %s = %q, want status,users,enabled,guests = %q", tn.DisplayName, got, exp)
 		}
 	}
@@ -418,13 +427,21 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("doctor: %v, want exit status 1 (a tenant is not ready)\n%s", err, out)
 	}
 	text := string(out)
-	for _, want := range []string{"managed identity: ok", "AADSTS700016", "fix:", "/adminconsent?client_id=" + world.BridgeApp.ClientID} {
+	for _, want := range []string{"managed identity: ok", "AADSTS700016", "fix:", "/adminconsent?client_id=" + world.BridgeApp.ClientID,
+		"missing Policy.Read.All (app role 246dd0d5-5bd0-4def-940b-0421030a5b68): disables conditionalaccess"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, text)
 		}
 	}
 	for _, tn := range world.Tenants {
-		ready := tn.AppProvisioned == nil || *tn.AppProvisioned
+		// Ready: the exchange works and no section lacks a permission
+		// (a licence the tenant lacks is not the operator's to fix).
+		ready := world.ExpectTenant(tn.ID).Exchange == ""
+		for _, section := range settings.Sections {
+			if strings.HasPrefix(world.ExpectSection(tn.ID, section).NotAvailable, "permission") {
+				ready = false
+			}
+		}
 		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(tn.DisplayName) + `\s+` + tn.ID + `\s.*\s(yes|NO)$`).FindStringSubmatch(text)
 		if line == nil || (line[1] == "yes") != ready {
 			t.Errorf("doctor line for %s = %q, want ready=%v\n%s", tn.DisplayName, line, ready, text)

@@ -2,8 +2,8 @@
 # bin/deploy: host.json, every top-level <Function>/function.json, and bin/handler built for
 # linux/amd64. See package.sh for why.
 #
-# Caveat: a zip made on Windows records no Unix execute bit for bin/handler, and the host must
-# execute it. Prefer deploying from Linux, macOS or WSL (package.sh) or from CI.
+# A zip made on Windows records no Unix execute bit for bin/handler (azd's zip records none on any
+# OS); on Flex Consumption the Functions host sets it on the custom handler before starting it.
 $ErrorActionPreference = 'Stop'
 
 $root = (Resolve-Path (Join-Path $PSScriptRoot '..' '..')).Path
