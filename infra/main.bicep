@@ -65,7 +65,7 @@ param reportSchedule string = '0 0 6 * * *'
   'usgovdod'
   'china'
 ])
-@description('Cloud of the customer tenants; becomes REPORT_CLOUD and picks the audience of the federated credential.')
+@description('Cloud of the customer tenants; becomes REPORT_CLOUD and picks the audience of the federated credential. The managed identity must be in the same cloud, and the Graph Bicep extension deploys in the public cloud only: elsewhere, register the bridge app outside this template.')
 param reportCloud string = 'public'
 
 @minValue(1)

@@ -43,6 +43,3 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output name string = appInsights.name
-
-@description('APPLICATIONINSIGHTS_CONNECTION_STRING: an endpoint and an instrumentation key, which with local auth off is an address, not a credential.')
-output connectionString string = appInsights.properties.ConnectionString

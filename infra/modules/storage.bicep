@@ -57,12 +57,3 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
 }]
 
 output name string = storage.name
-
-@description('Blob endpoint, with a trailing slash.')
-output blobEndpoint string = storage.properties.primaryEndpoints.blob
-
-@description('Queue endpoint, with a trailing slash.')
-output queueEndpoint string = storage.properties.primaryEndpoints.queue
-
-@description('Table endpoint, with a trailing slash.')
-output tableEndpoint string = storage.properties.primaryEndpoints.table

@@ -4,6 +4,7 @@ import (
 	"io"
 	"iter"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
@@ -91,6 +92,31 @@ func userRow(u graphdata.User) []any {
 	}
 	return []any{u.DisplayName, u.UserPrincipalName, u.Mail, u.UserType, u.AccountEnabled, when(u.CreatedDateTime),
 		when(u.LastSignIn), when(u.LastNonInteractiveSignIn), inactive, u.ExternalUserState, u.JobTitle, u.Department, u.ID}
+}
+
+// rowKey is the key a row is sorted by within its tenant and section:
+// something stable and meaningful to a reader (names before ids).
+func rowKey(row any) string {
+	lower := strings.ToLower
+	switch r := row.(type) {
+	case graphdata.User:
+		return lower(r.UserPrincipalName) + "\x00" + r.ID
+	case graphdata.Domain:
+		return lower(r.Name)
+	case graphdata.Licence:
+		return r.SkuPartNumber + "\x00" + r.SkuID
+	case graphdata.RoleAssignment:
+		return lower(r.Role) + "\x00" + lower(r.PrincipalName) + "\x00" + r.PrincipalID + "\x00" + r.DirectoryScope
+	case graphdata.Registration:
+		return lower(r.UserPrincipalName)
+	case graphdata.Device:
+		return lower(r.DisplayName) + "\x00" + r.ID
+	case graphdata.Policy:
+		return lower(r.DisplayName)
+	case graphdata.AppCredential:
+		return lower(r.DisplayName) + "\x00" + r.AppID + "\x00" + r.ObjectType + "\x00" + r.CredentialType + "\x00" + r.KeyID
+	}
+	return ""
 }
 
 // sheetDefs are the section sheets in report order.

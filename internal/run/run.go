@@ -230,12 +230,12 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 		sw := spools[section]
 		if sw == nil {
 			var err error
-			if sw, err = createSpool(spoolPrefix+"-"+section+".jsonl", section, t.ID); err != nil {
+			if sw, err = createSpool(spoolPrefix+"-"+section+".spool", spoolHeader{Section: section, Tenant: t.ID}); err != nil {
 				return err
 			}
 			spools[section] = sw
 		}
-		return sw.write(row)
+		return sw.write(rowKey(row), row)
 	})
 	paths := make(map[string]string, len(spools))
 	for section, sw := range spools {
@@ -243,6 +243,15 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 			err = cerr
 		}
 		paths[section] = sw.f.Name()
+	}
+	if err == nil {
+		// Graph promises no order: sort each section by a stable key so
+		// two runs over the same directory write the same workbook.
+		for _, p := range paths {
+			if err = sortSpool(p); err != nil {
+				break
+			}
+		}
 	}
 	tr.Duration = time.Since(start)
 	tr.Requests, tr.Throttled, tr.Sections = res.Requests, res.Throttled, res.Sections

@@ -2,51 +2,91 @@ package run
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"os"
+	"slices"
+	"strings"
 )
 
 // spoolSchema versions the spool format: the header line of every spool file
 // carries it, so a reader from another build refuses what it cannot read
 // instead of misreading it.
-const spoolSchema = 1
+//
+// Format 2: a JSON header line, then one line per row: the row's sort key, a
+// tab, and the row as JSON (which never holds a raw tab or newline).
+const spoolSchema = 2
 
 type spoolHeader struct {
 	Schema  int    `json:"schema"`
 	Section string `json:"section"`
 	Tenant  string `json:"tenant"`
+	// Sorted is set once the rows are in key order.
+	Sorted bool `json:"sorted,omitempty"`
 }
 
-// spoolWriter writes the rows of one tenant and section as JSON lines.
+// sortChunk bounds the bytes of rows one tenant's sort holds in memory; a
+// larger spool is sorted in runs on disk and merged. Tenants are collected
+// in parallel, so this times Runner.Parallel is the sort's memory bound.
+// maxRuns caps the files one merge holds open: a spool bigger than
+// sortChunk × maxRuns is sorted in proportionally bigger runs.
+var (
+	sortChunk = 256 << 10
+	maxRuns   = 64
+)
+
+// spoolWriter writes the rows of one tenant and section.
 type spoolWriter struct {
 	f   *os.File
 	buf *bufio.Writer
-	enc *json.Encoder
 }
 
-func createSpool(path, section, tenantID string) (*spoolWriter, error) {
+func createSpool(path string, h spoolHeader) (*spoolWriter, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("run: spool: %w", err)
 	}
-	buf := bufio.NewWriterSize(f, 64<<10)
-	w := &spoolWriter{f: f, buf: buf, enc: json.NewEncoder(buf)}
-	if err := w.enc.Encode(spoolHeader{Schema: spoolSchema, Section: section, Tenant: tenantID}); err != nil {
+	w := &spoolWriter{f: f, buf: bufio.NewWriterSize(f, 64<<10)}
+	h.Schema = spoolSchema
+	if err := json.NewEncoder(w.buf).Encode(h); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("run: spool: %w", err)
 	}
 	return w, nil
 }
 
-func (w *spoolWriter) write(row any) error {
-	if err := w.enc.Encode(row); err != nil {
+// write appends row under key.
+func (w *spoolWriter) write(key string, row any) error {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return fmt.Errorf("run: spool: %w", err)
+	}
+	return w.writeLine(cleanKey(key), b)
+}
+
+func (w *spoolWriter) writeLine(key string, row []byte) error {
+	w.buf.WriteString(key)
+	w.buf.WriteByte('\t')
+	w.buf.Write(row)
+	if err := w.buf.WriteByte('\n'); err != nil {
 		return fmt.Errorf("run: spool: %w", err)
 	}
 	return nil
+}
+
+// cleanKey keeps a key on its line.
+func cleanKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, k)
 }
 
 func (w *spoolWriter) close() error {
@@ -60,29 +100,74 @@ func (w *spoolWriter) close() error {
 	return nil
 }
 
+// spoolLine is one row of a spool, undecoded.
+type spoolLine struct {
+	key string
+	row []byte
+}
+
+// spoolReader reads a spool file line by line.
+type spoolReader struct {
+	f      *os.File
+	sc     *bufio.Scanner
+	header spoolHeader
+}
+
+func openSpool(path string) (*spoolReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("run: spool: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	// A row is one directory object; 16 MiB is far above any of them.
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	r := &spoolReader{f: f, sc: sc}
+	if !sc.Scan() {
+		f.Close()
+		return nil, fmt.Errorf("run: spool %s: no header: %v", path, sc.Err())
+	}
+	if err := json.Unmarshal(sc.Bytes(), &r.header); err != nil || r.header.Schema != spoolSchema {
+		f.Close()
+		return nil, fmt.Errorf("run: spool %s: schema %d, want %d (%v)", path, r.header.Schema, spoolSchema, err)
+	}
+	return r, nil
+}
+
+// next returns the next line; ok is false at the end or on error.
+func (r *spoolReader) next() (spoolLine, bool, error) {
+	if !r.sc.Scan() {
+		return spoolLine{}, false, r.sc.Err()
+	}
+	key, row, found := bytes.Cut(r.sc.Bytes(), []byte{'\t'})
+	if !found {
+		return spoolLine{}, false, errors.New("run: spool: line without a key")
+	}
+	return spoolLine{key: string(key), row: bytes.Clone(row)}, true, nil
+}
+
+func (r *spoolReader) close() error { return r.f.Close() }
+
 // readSpool yields the rows of a spool file one at a time.
 func readSpool[T any](path string) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		f, err := os.Open(path)
+		r, err := openSpool(path)
 		if err != nil {
-			yield(zero, fmt.Errorf("run: spool: %w", err))
+			yield(zero, err)
 			return
 		}
-		defer f.Close()
-		dec := json.NewDecoder(bufio.NewReaderSize(f, 64<<10))
-		var h spoolHeader
-		if err := dec.Decode(&h); err != nil || h.Schema != spoolSchema {
-			yield(zero, fmt.Errorf("run: spool %s: schema %d, want %d (%v)", path, h.Schema, spoolSchema, err))
-			return
-		}
+		defer r.close()
 		for {
-			var row T
-			err := dec.Decode(&row)
-			if errors.Is(err, io.EOF) {
+			line, ok, err := r.next()
+			if err != nil {
+				yield(zero, fmt.Errorf("run: spool %s: %w", path, err))
 				return
 			}
-			if err != nil {
+			if !ok {
+				return
+			}
+			var row T
+			if err := json.Unmarshal(line.row, &row); err != nil {
 				yield(zero, fmt.Errorf("run: spool %s: %w", path, err))
 				return
 			}
@@ -92,3 +177,153 @@ func readSpool[T any](path string) iter.Seq2[T, error] {
 		}
 	}
 }
+
+// sortSpool puts the rows of a spool file in key order, keeping the order
+// of rows with equal keys. Memory is bounded by sortChunk: runs of that
+// size are sorted and written next to the file, then merged.
+func sortSpool(path string) (err error) {
+	r, err := openSpool(path)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	limit := sortChunk
+	if st, err := r.f.Stat(); err == nil {
+		limit = max(limit, int(st.Size()/int64(maxRuns))+1)
+	}
+	var runs []string
+	defer func() {
+		for _, p := range runs {
+			os.Remove(p)
+		}
+	}()
+	var chunk []spoolLine
+	size := 0
+	flush := func() error {
+		slices.SortStableFunc(chunk, func(a, b spoolLine) int { return cmp.Compare(a.key, b.key) })
+		p := fmt.Sprintf("%s.run%d", path, len(runs))
+		runs = append(runs, p)
+		if err := writeRun(p, r.header, chunk); err != nil {
+			return err
+		}
+		chunk, size = chunk[:0], 0
+		return nil
+	}
+	for {
+		line, ok, err := r.next()
+		if err != nil {
+			return fmt.Errorf("run: spool %s: %w", path, err)
+		}
+		if !ok {
+			break
+		}
+		chunk = append(chunk, line)
+		if size += len(line.key) + len(line.row); size >= limit {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(chunk) > 0 || len(runs) == 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	r.close()
+	if len(runs) == 1 {
+		p := runs[0]
+		runs = nil
+		return os.Rename(p, path)
+	}
+	return mergeRuns(path, r.header, runs)
+}
+
+func writeRun(path string, h spoolHeader, lines []spoolLine) error {
+	h.Sorted = true
+	w, err := createSpool(path, h)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if err := w.writeLine(l.key, l.row); err != nil {
+			w.close()
+			return err
+		}
+	}
+	return w.close()
+}
+
+// mergeRuns merges sorted runs into path. On equal keys the earlier run
+// wins, which keeps the sort stable.
+func mergeRuns(path string, h spoolHeader, runs []string) error {
+	h.Sorted = true
+	var m merger
+	for i, p := range runs {
+		r, err := openSpool(p)
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		line, ok, err := r.next()
+		if err != nil {
+			return fmt.Errorf("run: spool %s: %w", p, err)
+		}
+		if ok {
+			m = append(m, &mergeHead{line: line, run: i, r: r})
+		}
+	}
+	heap.Init(&m)
+	tmp := path + ".merged"
+	w, err := createSpool(tmp, h)
+	if err != nil {
+		return err
+	}
+	for m.Len() > 0 {
+		top := m[0]
+		if err := w.writeLine(top.line.key, top.line.row); err != nil {
+			w.close()
+			return err
+		}
+		line, ok, err := top.r.next()
+		if err != nil {
+			w.close()
+			return fmt.Errorf("run: spool: %w", err)
+		}
+		if ok {
+			top.line = line
+			heap.Fix(&m, 0)
+		} else {
+			heap.Pop(&m)
+		}
+	}
+	if err := w.close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+type mergeHead struct {
+	line spoolLine
+	run  int
+	r    *spoolReader
+}
+
+// merger is a min-heap of run heads by key, then run.
+type merger []*mergeHead
+
+func (m merger) Len() int { return len(m) }
+func (m merger) Less(i, j int) bool {
+	if c := cmp.Compare(m[i].line.key, m[j].line.key); c != 0 {
+		return c < 0
+	}
+	return m[i].run < m[j].run
+}
+func (m merger) Swap(i, j int) { m[i], m[j] = m[j], m[i] }
+func (m *merger) Push(x any)   { *m = append(*m, x.(*mergeHead)) }
+func (m *merger) Pop() any {
+	old := *m
+	x := old[len(old)-1]
+	*m = old[:len(old)-1]
+	return x
+}
+

@@ -1,0 +1,73 @@
+package run
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+type spoolRow struct {
+	Key string
+	Seq int
+}
+
+// TestSortSpool sorts spools small enough for one run and large enough to
+// be merged from many, and checks the order is by key and stable.
+func TestSortSpool(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		rows  int
+		chunk int
+	}{{"empty", 0, 1 << 20}, {"in memory", 500, 1 << 20}, {"merged", 5000, 4 << 10}} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func(old int) { sortChunk = old }(sortChunk)
+			sortChunk = tt.chunk
+			path := filepath.Join(t.TempDir(), "s.spool")
+			w, err := createSpool(path, spoolHeader{Section: "users", Tenant: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rnd := rand.New(rand.NewPCG(1, 2))
+			var want []spoolRow
+			for i := range tt.rows {
+				r := spoolRow{Key: fmt.Sprintf("k%03d\twith tab", rnd.IntN(300)), Seq: i}
+				want = append(want, r)
+				if err := w.write(r.Key, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := sortSpool(path); err != nil {
+				t.Fatalf("sortSpool = %v", err)
+			}
+			slices.SortStableFunc(want, func(a, b spoolRow) int {
+				if a.Key < b.Key {
+					return -1
+				}
+				if a.Key > b.Key {
+					return 1
+				}
+				return 0
+			})
+			var got []spoolRow
+			for r, err := range readSpool[spoolRow](path) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, r)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("sorted %d rows: order differs (first got %v, want %v)", tt.rows, head(got), head(want))
+			}
+			if left, _ := filepath.Glob(path + ".*"); len(left) != 0 {
+				t.Errorf("sort left files behind: %v", left)
+			}
+		})
+	}
+}
+
+func head(rs []spoolRow) []spoolRow { return rs[:min(3, len(rs))] }
