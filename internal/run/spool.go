@@ -326,4 +326,3 @@ func (m *merger) Pop() any {
 	*m = old[:len(old)-1]
 	return x
 }
-
