@@ -30,11 +30,7 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	s, err := settings.Load(getenv)
-	if err != nil {
-		return err
-	}
-	tr, err := newTransport(s.CAFile)
+	s, tr, err := loadSettings(getenv)
 	if err != nil {
 		return err
 	}
@@ -142,11 +138,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	world, err := openWorld(*worldFile)
-	if err != nil {
-		return err
-	}
-	em, err := emulator.Start(world)
+	em, err := startWorld(*worldFile)
 	if err != nil {
 		return err
 	}
@@ -172,11 +164,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	s, err := settings.Load(func(k string) string { return env[k] })
-	if err != nil {
-		return err
-	}
-	tr, err := newTransport(caFile)
+	s, tr, err := loadSettings(func(k string) string { return env[k] })
 	if err != nil {
 		return err
 	}
@@ -188,13 +176,17 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return report(ctx, s, onlyHost(em.URL, tr), store, *out, *verbose, stdout, stderr)
 }
 
-// openWorld opens a world file or a shipped world by name; "" is the
-// demo's sample world.
-func openWorld(nameOrPath string) (*emulator.World, error) {
-	if nameOrPath == "" {
-		return emulator.SampleWorld(), nil
+// startWorld serves a world file or a shipped world by name ("" is the
+// demo's sample world) on the emulator.
+func startWorld(nameOrPath string) (*emulator.Running, error) {
+	world := emulator.SampleWorld()
+	if nameOrPath != "" {
+		var err error
+		if world, err = emulator.OpenWorld(nameOrPath); err != nil {
+			return nil, err
+		}
 	}
-	return emulator.OpenWorld(nameOrPath)
+	return emulator.Start(world)
 }
 
 // onlyHost refuses requests to any host but base's, so the demo cannot
@@ -226,11 +218,7 @@ func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	world, err := openWorld(*worldFile)
-	if err != nil {
-		return err
-	}
-	em, err := emulator.Start(world)
+	em, err := startWorld(*worldFile)
 	if err != nil {
 		return err
 	}

@@ -136,11 +136,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	s, err := settings.Load(getenv)
-	if err != nil {
-		return err
-	}
-	tr, err := newTransport(s.CAFile)
+	s, tr, err := loadSettings(getenv)
 	if err != nil {
 		return err
 	}

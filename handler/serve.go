@@ -13,7 +13,6 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/run"
-	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
 // shutdownGrace bounds how long a SIGTERM waits for an invocation in flight.
@@ -31,7 +30,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if port == "" {
 		return errors.New("FUNCTIONS_CUSTOMHANDLER_PORT is not set: serve is started by the Functions host (use 'handler run' from a terminal)")
 	}
-	s, err := settings.Load(getenv)
+	s, tr, err := loadSettings(getenv)
 	if err != nil {
 		return err
 	}
@@ -39,11 +38,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
-	}
-	tr, err := newTransport(s.CAFile)
-	if err != nil {
-		ln.Close()
-		return err
 	}
 	store := &lazyStore{open: func(ctx context.Context) (run.Uploader, error) { return openStore(ctx, s, tr) }}
 	runner, err := newRunner(s, tr, store, log)

@@ -43,6 +43,16 @@ func newTransport(caFile string) (*http.Transport, error) {
 	return tr, nil
 }
 
+// loadSettings reads the settings and builds the transport they call for.
+func loadSettings(getenv func(string) string) (settings.Settings, http.RoundTripper, error) {
+	s, err := settings.Load(getenv)
+	if err != nil {
+		return s, nil, err
+	}
+	tr, err := newTransport(s.CAFile)
+	return s, tr, err
+}
+
 // newRunner wires a report runner from settings. It does no I/O beyond
 // building clients.
 func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, log *slog.Logger) (*run.Runner, error) {
