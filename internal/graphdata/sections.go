@@ -331,7 +331,6 @@ type Registration struct {
 	IsPasswordless      bool      `json:"isPasswordlessCapable"`
 	IsSsprRegistered    bool      `json:"isSsprRegistered"`
 	MethodsRegistered   []string  `json:"methodsRegistered"`
-	DefaultMethod       string    `json:"defaultMfaMethod"`
 	LastUpdatedDateTime graphTime `json:"lastUpdatedDateTime"`
 }
 
@@ -342,7 +341,11 @@ func (r Registration) AdminWithoutMFA() bool { return r.IsAdmin && !r.IsMfaRegis
 
 func (c *collection) mfa(ctx context.Context) (int, error) {
 	ri, err := c.gs.Reports().AuthenticationMethods().UserRegistrationDetails().ToGetRequestInformation(ctx, &reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetQueryParameters{Top: ptr(int32(topRegistered))},
+		QueryParameters: &reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetQueryParameters{
+			Select: []string{"userPrincipalName", "userDisplayName", "userType", "isAdmin", "isMfaRegistered", "isMfaCapable",
+				"isPasswordlessCapable", "isSsprRegistered", "methodsRegistered", "lastUpdatedDateTime"},
+			Top: ptr(int32(topRegistered)),
+		},
 	})
 	if err != nil {
 		return 0, err
@@ -430,7 +433,11 @@ func (p Policy) StateText() string {
 }
 
 func (c *collection) conditionalAccess(ctx context.Context) (int, error) {
-	ri, err := c.gs.Identity().ConditionalAccess().Policies().ToGetRequestInformation(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{})
+	ri, err := c.gs.Identity().ConditionalAccess().Policies().ToGetRequestInformation(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{
+		QueryParameters: &identity.ConditionalAccessPoliciesRequestBuilderGetQueryParameters{
+			Select: []string{"displayName", "state", "createdDateTime", "modifiedDateTime", "conditions", "grantControls"},
+		},
+	})
 	if err != nil {
 		return 0, err
 	}

@@ -235,3 +235,36 @@ func TestDiagnoseEveryCode(t *testing.T) {
 		t.Errorf("Diagnose(unknown code) = %v, want Entra's first sentence as the cause", err)
 	}
 }
+
+// TestSystemAssignedIdentity checks that, with no client id, the
+// system-assigned identity supplies the assertion.
+func TestSystemAssignedIdentity(t *testing.T) {
+	world := emulator.SampleWorld()
+	em, err := emulator.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	for _, kv := range em.Env("unused") {
+		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
+			t.Setenv(kv[0], kv[1])
+		}
+	}
+	co := azcore.ClientOptions{Transport: em.Client()}
+	mi, err := tenantauth.NewManagedIdentity("", co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
+		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
+	if err := src.CheckManagedIdentity(t.Context()); err != nil {
+		t.Fatalf("system-assigned identity: %v", err)
+	}
+	cred, err := src.For(world.Tenants[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
+		t.Errorf("exchange with the system-assigned identity's assertion: %v", src.Diagnose(world.Tenants[0].ID, err))
+	}
+}
