@@ -172,9 +172,6 @@ var userFields = []string{
 	"createdDateTime", "externalUserState", "jobTitle", "department",
 }
 
-// maxUsersPage is the largest $top /users accepts.
-const maxUsersPage = 999
-
 // Collect reads the enabled sections of tenant t, passing each row to emit
 // with its section's name (users: a [User]). A failed token exchange is
 // returned as a *tenantauth.Error with its diagnosis, before any Graph
@@ -182,9 +179,12 @@ const maxUsersPage = 999
 // is reported as not available, naming the permissions. A section Graph
 // fails is reported as failed; the other sections carry on.
 func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(section string, row any) error) (res Result, err error) {
+	// The transport counts for the life of the process; this run's
+	// requests are the difference.
+	base := c.Transport.Stats(t.ID)
 	defer func() {
 		st := c.Transport.Stats(t.ID)
-		res.Requests, res.Throttled = st.Requests, st.Throttled
+		res.Requests, res.Throttled = st.Requests-base.Requests, st.Throttled-base.Throttled
 	}()
 
 	cred, err := c.Credentials.For(t.ID)

@@ -145,8 +145,13 @@ func TestCollectTokenRequests(t *testing.T) {
 	c.Sections = []string{"users"}
 	for run := 1; run <= 2; run++ {
 		for _, tn := range world.Tenants {
-			if _, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, func(string, any) error { return nil }); err != nil {
+			res, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, func(string, any) error { return nil })
+			if err != nil {
 				t.Fatalf("run %d, %s: %v", run, tn.DisplayName, err)
+			}
+			// Graph requests are this run's: one page per 999 users.
+			if want := (world.Expect(tn.ID).Users + 998) / 999; res.Requests != want {
+				t.Errorf("run %d, %s: Requests = %d, want %d", run, tn.DisplayName, res.Requests, want)
 			}
 		}
 		m := em.Server.Metrics()
