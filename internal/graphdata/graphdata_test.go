@@ -4,9 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/emulatortest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
@@ -14,29 +13,12 @@ import (
 
 func collector(t *testing.T, world *emulator.World) (*emulator.Running, *graphdata.Collector) {
 	t.Helper()
-	em, err := emulator.Start(world)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
-	for _, kv := range em.Env("unused") {
-		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
-			t.Setenv(kv[0], kv[1]) // azidentity reads these from the process only
-		}
-	}
-	// em.Client refuses any host but the emulator's.
-	co := azcore.ClientOptions{Transport: em.Client()}
-	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, co)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
-		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
+	em, src := emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 	return em, &graphdata.Collector{
 		Sections:    []string{"tenant", "users"},
 		Credentials: src,
 		Endpoint:    em.URL,
-		Scope:       "https://graph.microsoft.com/.default",
+		Scope:       emulatortest.GraphScope,
 		Transport:   graphdata.NewTransport(em.Client().Transport),
 	}
 }

@@ -14,15 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/emulatortest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 	"github.com/tenantreport/tenantreport/internal/settings"
-	"github.com/tenantreport/tenantreport/internal/tenantauth"
 	"github.com/tenantreport/tenantreport/internal/workbook"
 )
 
@@ -36,24 +35,7 @@ var epoch = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Record, *excelize.File, string) {
 	t.Helper()
 	world.Epoch = epoch.Format(time.RFC3339)
-	em, err := emulator.Start(world)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
-	for _, kv := range em.Env("unused") {
-		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
-			t.Setenv(kv[0], kv[1]) // azidentity reads these from the process only
-		}
-	}
-	// em.Client refuses any host but the emulator's.
-	co := azcore.ClientOptions{Transport: em.Client()}
-	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, co)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
-		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
+	em, src := emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 	var tenants []settings.Tenant
 	for _, tn := range world.Tenants {
 		tenants = append(tenants, settings.Tenant{ID: tn.ID, DisplayName: tn.DisplayName})
@@ -66,7 +48,7 @@ func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Re
 	now := func() time.Time { return epoch }
 	r := &run.Runner{
 		Tenants: tenants,
-		Collector: &graphdata.Collector{Credentials: src, Endpoint: em.URL, Scope: "https://graph.microsoft.com/.default",
+		Collector: &graphdata.Collector{Credentials: src, Endpoint: em.URL, Scope: emulatortest.GraphScope,
 			Transport: graphdata.NewTransport(em.Client().Transport), Sections: sections, Now: now},
 		Store: store, Sections: sections, Parallel: 4, Now: now,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),

@@ -10,44 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/emulatortest"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
-const graphScope = "https://graph.microsoft.com/.default"
+const graphScope = emulatortest.GraphScope
 
-// start serves world and points a Source at it. The managed identity
-// endpoint is read by azidentity from the process environment only, hence
-// t.Setenv (and no t.Parallel).
+// start serves world and points a Source at it, with the world's identity.
 func start(t *testing.T, world *emulator.World) (*emulator.Running, *tenantauth.Source) {
 	t.Helper()
-	em, err := emulator.Start(world)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { em.Close() })
-	for _, kv := range em.Env("unused") {
-		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
-			t.Setenv(kv[0], kv[1])
-		}
-	}
-	// em.Client refuses every host but the emulator: a call to
-	// login.microsoftonline.com fails the test instead of leaving.
-	co := azcore.ClientOptions{Transport: em.Client()}
-	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, co)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return em, tenantauth.New(mi, tenantauth.Options{
-		BridgeAppClientID: world.BridgeApp.ClientID,
-		AuthorityHost:     em.URL + "/",
-		ExchangeAudience:  "api://AzureADTokenExchange",
-		ClientOptions:     co,
-	})
+	return emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 }
 
 func TestExchangeEveryTenantWithOneManagedIdentityToken(t *testing.T) {
@@ -240,23 +216,7 @@ func TestDiagnoseEveryCode(t *testing.T) {
 // system-assigned identity supplies the assertion.
 func TestSystemAssignedIdentity(t *testing.T) {
 	world := emulator.SampleWorld()
-	em, err := emulator.Start(world)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer em.Close()
-	for _, kv := range em.Env("unused") {
-		if kv[0] == "IDENTITY_ENDPOINT" || kv[0] == "IDENTITY_HEADER" {
-			t.Setenv(kv[0], kv[1])
-		}
-	}
-	co := azcore.ClientOptions{Transport: em.Client()}
-	mi, err := tenantauth.NewManagedIdentity("", co)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := tenantauth.New(mi, tenantauth.Options{BridgeAppClientID: world.BridgeApp.ClientID, AuthorityHost: em.URL + "/",
-		ExchangeAudience: "api://AzureADTokenExchange", ClientOptions: co})
+	_, src := emulatortest.Start(t, world, "")
 	if err := src.CheckManagedIdentity(t.Context()); err != nil {
 		t.Fatalf("system-assigned identity: %v", err)
 	}
