@@ -1,6 +1,7 @@
 package graphdata
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -291,7 +292,7 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 	rows := 0
 	w, err = each(ctx, c.f, "roleAssignments", ri, func(a roleAssignmentItem) error {
 		d := defs[a.RoleDefinitionID]
-		r := RoleAssignment{Role: d.DisplayName, RoleTemplateID: cmpOr(d.TemplateID, a.RoleDefinitionID), DirectoryScope: a.DirectoryScopeID, PrincipalID: a.PrincipalID}
+		r := RoleAssignment{Role: d.DisplayName, RoleTemplateID: cmp.Or(d.TemplateID, a.RoleDefinitionID), DirectoryScope: a.DirectoryScopeID, PrincipalID: a.PrincipalID}
 		if r.Role == "" {
 			r.Role = a.RoleDefinitionID
 		}
@@ -311,13 +312,6 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 	})
 	c.warnings += w
 	return rows, err
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Registration is a row of the MFA registration sheet.

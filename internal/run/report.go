@@ -58,17 +58,6 @@ func optBool(b *bool) any {
 	return *b
 }
 
-func joined(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
-}
-
 var userColumns = []workbook.Column{
 	{Header: "Display name", Kind: workbook.Text, Width: 28},
 	{Header: "User principal name", Kind: workbook.Text, Width: 40},
@@ -129,7 +118,7 @@ var sheetDefs = []sheetDef{
 		{Header: "Authentication", Kind: workbook.Text, Width: 14},
 		{Header: "Services", Kind: workbook.Text, Width: 40},
 	}, func(d graphdata.Domain) []any {
-		return []any{d.Name, d.IsDefault, d.IsInitial, d.IsVerified, d.AuthenticationType, joined(d.SupportedServices)}
+		return []any{d.Name, d.IsDefault, d.IsInitial, d.IsVerified, d.AuthenticationType, strings.Join(d.SupportedServices, ", ")}
 	}),
 	sheet("users", "Users", userColumns, userRow),
 	sheet("guests", "Guests", userColumns, userRow),
@@ -175,7 +164,7 @@ var sheetDefs = []sheetDef{
 		{Header: "Updated", Kind: workbook.Time},
 	}, func(r graphdata.Registration) []any {
 		return []any{r.UserDisplayName, r.UserPrincipalName, r.UserType, r.IsAdmin, r.IsMfaRegistered, r.AdminWithoutMFA(),
-			r.IsMfaCapable, r.IsPasswordless, r.IsSsprRegistered, joined(r.MethodsRegistered), when(r.LastUpdatedDateTime.T)}
+			r.IsMfaCapable, r.IsPasswordless, r.IsSsprRegistered, strings.Join(r.MethodsRegistered, ", "), when(r.LastUpdatedDateTime.T)}
 	}),
 	sheet("devices", "Devices", []workbook.Column{
 		{Header: "Device", Kind: workbook.Text, Width: 28},
@@ -203,9 +192,9 @@ var sheetDefs = []sheetDef{
 	}, func(p graphdata.Policy) []any {
 		grant := ""
 		if p.GrantControls != nil {
-			grant = joined(p.GrantControls.BuiltInControls)
+			grant = strings.Join(p.GrantControls.BuiltInControls, ", ")
 		}
-		return []any{p.DisplayName, p.StateText(), grant, joined(p.Conditions.Users.IncludeUsers), len(p.Conditions.Users.ExcludeUsers),
+		return []any{p.DisplayName, p.StateText(), grant, strings.Join(p.Conditions.Users.IncludeUsers, ", "), len(p.Conditions.Users.ExcludeUsers),
 			when(p.Created.T), when(p.Modified.T)}
 	}),
 	sheet("appcredentials", "App credentials", []workbook.Column{
