@@ -26,50 +26,52 @@ type page struct {
 	NextLink string            `json:"@odata.nextLink"`
 }
 
-// fetcher reads collections of one tenant.
-type fetcher struct {
-	adapter abs.RequestAdapter
-	// firstPageOnly stops after the first page (the newest secure score).
-	firstPageOnly bool
+// each reads the collection ri names, page by page, decoding each item
+// into a new T and passing it to fn. Values that could not be decoded, and
+// were left blank, are counted in c.warnings.
+func each[T any](ctx context.Context, c *collection, op string, ri *abs.RequestInformation, fn func(T) error) error {
+	return read(ctx, c, op, ri, true, fn)
 }
 
-// each reads the collection ri names, page by page, decoding each item
-// into a new T and passing it to fn. It returns the number of values that
-// could not be decoded and were left blank.
-func each[T any](ctx context.Context, f fetcher, op string, ri *abs.RequestInformation, fn func(T) error) (warnings int, err error) {
+// eachFirstPage is each without following @odata.nextLink (for the newest
+// secure score: further pages are older days).
+func eachFirstPage[T any](ctx context.Context, c *collection, op string, ri *abs.RequestInformation, fn func(T) error) error {
+	return read(ctx, c, op, ri, false, fn)
+}
+
+func read[T any](ctx context.Context, c *collection, op string, ri *abs.RequestInformation, allPages bool, fn func(T) error) error {
 	for {
-		raw, err := f.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+		raw, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
 		if err != nil {
-			return warnings, graphError(op, err)
+			return graphError(op, err)
 		}
 		body, _ := raw.([]byte)
 		var p page
 		if err := json.Unmarshal(body, &p); err != nil {
-			return warnings, &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("response is not a Graph collection: %v", err)}
+			return &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("response is not a Graph collection: %v", err)}
 		}
 		for _, item := range p.Value {
 			var v T
 			// encoding/json fills every field it can and reports the first
 			// that it could not; the item is kept with that field blank.
+			// Anything else (not an object at all) loses the item.
 			if err := json.Unmarshal(item, &v); err != nil {
-				var te *json.UnmarshalTypeError
-				if !errors.As(err, &te) {
-					warnings++
+				c.warnings++
+				if te := (*json.UnmarshalTypeError)(nil); !errors.As(err, &te) {
 					continue
 				}
-				warnings++
 			}
-			warnings += countBad(&v)
+			c.warnings += countBad(&v)
 			if err := fn(v); err != nil {
-				return warnings, err
+				return err
 			}
 		}
-		if p.NextLink == "" || f.firstPageOnly {
-			return warnings, nil
+		if p.NextLink == "" || !allPages {
+			return nil
 		}
 		u, err := url.Parse(p.NextLink)
 		if err != nil {
-			return warnings, &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: "bad @odata.nextLink"}
+			return &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: "bad @odata.nextLink"}
 		}
 		next := abs.NewRequestInformation()
 		next.Method = abs.GET

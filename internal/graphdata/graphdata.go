@@ -211,7 +211,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 	if c.Now != nil {
 		now = c.Now
 	}
-	col := &collection{gs: gs, f: fetcher{adapter: gs.GetAdapter()}, res: &res, emit: emit, now: now().UTC(), sections: c.Sections}
+	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: c.Sections}
 	results := map[string]*SectionResult{}
 	for _, name := range c.Sections {
 		if _, ok := sections[name]; !ok {

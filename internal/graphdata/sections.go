@@ -59,7 +59,7 @@ func (c *collection) tenant(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	w, err := each(ctx, c.f, "organization", ri, func(o organizationItem) error {
+	err = each(ctx, c, "organization", ri, func(o organizationItem) error {
 		c.res.Organization = Organization{ID: o.ID, DisplayName: o.DisplayName}
 		for _, d := range o.VerifiedDomains {
 			if d.IsDefault {
@@ -68,7 +68,6 @@ func (c *collection) tenant(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	c.warnings += w
 	if err != nil {
 		return 0, err
 	}
@@ -81,11 +80,10 @@ func (c *collection) tenant(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err = each(ctx, c.f, "domains", ri, func(d Domain) error {
+	err = each(ctx, c, "domains", ri, func(d Domain) error {
 		rows++
 		return c.emit("tenant", d)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -129,7 +127,7 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 		return 0, err
 	}
 	rows, guests := 0, c.enabled("guests")
-	w, err := each(ctx, c.f, "users", ri, func(it userItem) error {
+	err = each(ctx, c, "users", ri, func(it userItem) error {
 		u := User{
 			ID: it.ID, DisplayName: it.DisplayName, UserPrincipalName: it.UserPrincipalName, Mail: it.Mail,
 			UserType: it.UserType, AccountEnabled: it.AccountEnabled, CreatedDateTime: it.CreatedDateTime.T,
@@ -164,7 +162,6 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 		}
 		return nil
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -195,14 +192,13 @@ func (c *collection) licences(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err := each(ctx, c.f, "subscribedSkus", ri, func(l Licence) error {
+	err = each(ctx, c, "subscribedSkus", ri, func(l Licence) error {
 		rows++
 		if l.CapabilityStatus == "Enabled" {
 			c.res.UnusedLicences += l.Available()
 		}
 		return c.emit("licences", l)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -273,11 +269,10 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defs := map[string]roleDefinitionItem{}
-	w, err := each(ctx, c.f, "roleDefinitions", ri, func(d roleDefinitionItem) error {
+	err = each(ctx, c, "roleDefinitions", ri, func(d roleDefinitionItem) error {
 		defs[d.ID] = d
 		return nil
 	})
-	c.warnings += w
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +285,7 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err = each(ctx, c.f, "roleAssignments", ri, func(a roleAssignmentItem) error {
+	err = each(ctx, c, "roleAssignments", ri, func(a roleAssignmentItem) error {
 		d := defs[a.RoleDefinitionID]
 		r := RoleAssignment{Role: d.DisplayName, RoleTemplateID: cmp.Or(d.TemplateID, a.RoleDefinitionID), DirectoryScope: a.DirectoryScopeID, PrincipalID: a.PrincipalID}
 		if r.Role == "" {
@@ -310,7 +305,6 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 		}
 		return c.emit("roles", r)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -345,7 +339,7 @@ func (c *collection) mfa(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err := each(ctx, c.f, "userRegistrationDetails", ri, func(r Registration) error {
+	err = each(ctx, c, "userRegistrationDetails", ri, func(r Registration) error {
 		rows++
 		if r.UserType != "guest" && r.UserType != "Guest" {
 			c.res.MFAMembers++
@@ -358,7 +352,6 @@ func (c *collection) mfa(ctx context.Context) (int, error) {
 		}
 		return c.emit("mfa", r)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -390,11 +383,10 @@ func (c *collection) devices(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err := each(ctx, c.f, "devices", ri, func(d Device) error {
+	err = each(ctx, c, "devices", ri, func(d Device) error {
 		rows++
 		return c.emit("devices", d)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -436,14 +428,13 @@ func (c *collection) conditionalAccess(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	w, err := each(ctx, c.f, "conditionalAccessPolicies", ri, func(p Policy) error {
+	err = each(ctx, c, "conditionalAccessPolicies", ri, func(p Policy) error {
 		rows++
 		if p.State == "enabled" {
 			c.res.EnabledCAPolicies++
 		}
 		return c.emit("conditionalaccess", p)
 	})
-	c.warnings += w
 	return rows, err
 }
 
@@ -526,8 +517,7 @@ func (c *collection) appCredentials(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	w, err := each(ctx, c.f, "applications", ri, emitApp("Application"))
-	c.warnings += w
+	err = each(ctx, c, "applications", ri, emitApp("Application"))
 	if err != nil {
 		return rows, err
 	}
@@ -537,8 +527,7 @@ func (c *collection) appCredentials(ctx context.Context) (int, error) {
 	if err != nil {
 		return rows, err
 	}
-	w, err = each(ctx, c.f, "servicePrincipals", ri, emitApp("Service principal"))
-	c.warnings += w
+	err = each(ctx, c, "servicePrincipals", ri, emitApp("Service principal"))
 	return rows, err
 }
 
@@ -570,7 +559,7 @@ func (c *collection) secureScore(ctx context.Context) (int, error) {
 	}
 	// $top=1 returns the newest score; a nextLink would be older days.
 	rows := 0
-	w, err := eachFirstPage(ctx, c.f, "secureScores", ri, func(s SecureScore) error {
+	err = eachFirstPage(ctx, c, "secureScores", ri, func(s SecureScore) error {
 		if rows > 0 {
 			return nil
 		}
@@ -578,23 +567,19 @@ func (c *collection) secureScore(ctx context.Context) (int, error) {
 		c.res.SecureScore = &s
 		return c.emit("securescore", s)
 	})
-	c.warnings += w
 	return rows, err
-}
-
-// eachFirstPage is each without following @odata.nextLink.
-func eachFirstPage[T any](ctx context.Context, f fetcher, op string, ri *abs.RequestInformation, fn func(T) error) (int, error) {
-	return each(ctx, fetcher{adapter: f.adapter, firstPageOnly: true}, op, ri, fn)
 }
 
 // collection is the state of one tenant's Collect.
 type collection struct {
 	gs       *msgraphsdk.GraphServiceClient
-	f        fetcher
+	adapter  abs.RequestAdapter
 	res      *Result
 	emit     func(section string, row any) error
 	now      time.Time
 	sections []string
+	// warnings counts the values of the current section that could not be
+	// decoded and were left blank.
 	warnings int
 }
 
