@@ -133,7 +133,9 @@ func openSpool(path string) (*spoolReader, error) {
 	return r, nil
 }
 
-// next returns the next line; ok is false at the end or on error.
+// next returns the next line; ok is false at the end or on error. The
+// line's row is valid only until the next call: a caller that keeps it
+// clones it.
 func (r *spoolReader) next() (spoolLine, bool, error) {
 	if !r.sc.Scan() {
 		return spoolLine{}, false, r.sc.Err()
@@ -142,7 +144,7 @@ func (r *spoolReader) next() (spoolLine, bool, error) {
 	if !found {
 		return spoolLine{}, false, errors.New("run: spool: line without a key")
 	}
-	return spoolLine{key: string(key), row: bytes.Clone(row)}, true, nil
+	return spoolLine{key: string(key), row: row}, true, nil
 }
 
 func (r *spoolReader) close() error { return r.f.Close() }
@@ -217,6 +219,7 @@ func sortSpool(path string) (err error) {
 		if !ok {
 			break
 		}
+		line.row = bytes.Clone(line.row) // kept past the next read
 		chunk = append(chunk, line)
 		if size += len(line.key) + len(line.row); size >= limit {
 			if err := flush(); err != nil {
@@ -303,6 +306,7 @@ func mergeRuns(path string, h spoolHeader, runs []string) error {
 }
 
 type mergeHead struct {
+	// line aliases r's buffer; r.next is called only once line is written.
 	line spoolLine
 	run  int
 	r    *spoolReader
