@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,18 +142,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer em.Close()
-	tmp, err := os.MkdirTemp("", "tenantreport-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	caFile := filepath.Join(tmp, "emulator-ca.pem")
-	if err := os.WriteFile(caFile, em.CAPEM, 0o600); err != nil {
-		return err
-	}
 
+	// No CA file: the emulator's own client trusts its CA, and refuses any
+	// other host, so the demo cannot reach the internet whatever a library
+	// decides to call.
 	env := map[string]string{}
-	for _, kv := range em.Env(caFile) {
+	for _, kv := range em.Env("") {
 		env[kv[0]] = kv[1]
 	}
 	// azidentity reads the managed identity endpoint from the process
@@ -164,7 +157,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	s, tr, err := loadSettings(func(k string) string { return env[k] })
+	s, err := settings.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return err
 	}
@@ -173,7 +166,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "emulator: %s (%d tenants)\n", em.URL, len(s.Tenants))
-	return report(ctx, s, onlyHost(em.URL, tr), store, *out, *verbose, stdout, stderr)
+	return report(ctx, s, em.Client().Transport, store, *out, *verbose, stdout, stderr)
 }
 
 // startWorld serves a world file or a shipped world by name ("" is the
@@ -187,25 +180,6 @@ func startWorld(nameOrPath string) (*emulator.Running, error) {
 		}
 	}
 	return emulator.Start(world)
-}
-
-// onlyHost refuses requests to any host but base's, so the demo cannot
-// reach the internet whatever a library decides to call.
-func onlyHost(base string, tr http.RoundTripper) http.RoundTripper {
-	u, _ := url.Parse(base) // base is the emulator's own URL
-	return hostGuard{host: u.Host, next: tr}
-}
-
-type hostGuard struct {
-	host string
-	next http.RoundTripper
-}
-
-func (g hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host != g.host {
-		return nil, fmt.Errorf("refusing request to %s: only the emulator (%s) may be called", req.URL.Host, g.host)
-	}
-	return g.next.RoundTrip(req)
 }
 
 // emulate is `handler emulate`: serve a world until interrupted, printing
