@@ -223,12 +223,13 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
 		}
 	}
-	done := map[string]bool{}
 	for _, name := range c.Sections {
-		if done[name] || results[name].Status != "" {
+		// A section with a status is settled: not available, or read
+		// already as part of the users pull.
+		if results[name].Status != "" {
 			continue
 		}
-		if err := c.collectSection(ctx, t.ID, col, name, results, done); err != nil {
+		if err := c.collectSection(ctx, t.ID, col, name, results); err != nil {
 			return res, err
 		}
 	}
@@ -245,7 +246,7 @@ var usersFamily = []string{"users", "signin", "guests"}
 // siblings in the same pull), filling in results. It returns an error only
 // when the tenant's data cannot be trusted (a spool write failed) or the
 // context ended.
-func (c *Collector) collectSection(ctx context.Context, tenantID string, col *collection, name string, results map[string]*SectionResult, done map[string]bool) error {
+func (c *Collector) collectSection(ctx context.Context, tenantID string, col *collection, name string, results map[string]*SectionResult) error {
 	sec := sections[name]
 	before, start := c.Transport.Stats(tenantID), time.Now()
 	col.warnings = 0
@@ -263,7 +264,6 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 		for _, n := range usersFamily {
 			if r := results[n]; r != nil && r.Status == "" {
 				family = append(family, r)
-				done[n] = true
 			}
 		}
 		sr = family[0]
@@ -304,7 +304,6 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 	case "securescore":
 		rows, err = col.secureScore(ctx)
 	}
-	done[name] = true
 	after := c.Transport.Stats(tenantID)
 	sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
 	sr.Warnings, sr.Rows = col.warnings, rows
