@@ -65,7 +65,7 @@ func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, stor
 		done++
 		fmt.Fprintf(stdout, "[%d/%d] %-24s %-7s %s\n", done, len(s.Tenants), t.DisplayName, t.Status, outcome(t))
 	}
-	rec, err := runner.Run(ctx, "cli")
+	rec, err := runner.Run(ctx, run.Request{Trigger: "cli"})
 	if rec.Report != "" && rec.ReportBytes > 0 {
 		fmt.Fprintf(stdout, "\nreport: %s (in %s, %d bytes)\n\n", rec.Report, where, rec.ReportBytes)
 		summaryTable(stdout, rec)

@@ -12,8 +12,27 @@ import (
 	"time"
 
 	"github.com/tenantreport/tenantreport/internal/customhandler"
-	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
 )
+
+// newServeHandler wires the handler's routes. It does no I/O.
+func newServeHandler(s settings.Settings, tr http.RoundTripper, log *slog.Logger) (http.Handler, error) {
+	blobs, err := newStore(s.Storage, s.Container, s.ManagedIdentityClientID, tr)
+	if err != nil {
+		return nil, err
+	}
+	queue, err := newQueue(s, tr)
+	if err != nil {
+		return nil, err
+	}
+	st := &storage{Store: blobs, queue: queue}
+	runner, err := newRunner(s, tr, st, log)
+	if err != nil {
+		return nil, err
+	}
+	runner.Records = st
+	return customhandler.New(customhandler.Config{Runner: runner, Store: st, Queue: st, Logger: log}), nil
+}
 
 // shutdownGrace bounds how long a SIGTERM waits for an invocation in flight.
 const shutdownGrace = 25 * time.Second
@@ -39,14 +58,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	store := &lazyStore{open: func(ctx context.Context) (run.Uploader, error) { return openStore(ctx, s, tr) }}
-	runner, err := newRunner(s, tr, store, log)
+	handler, err := newServeHandler(s, tr, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 
-	srv := &http.Server{Handler: customhandler.New(runner, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(s.Tenants))

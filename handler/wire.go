@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,10 +11,13 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
@@ -83,32 +87,38 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 	}, nil
 }
 
-// openStore returns the blob store of the settings' storage: a connection
-// string, or a service URL reached with the managed identity.
-func openStore(ctx context.Context, s settings.Settings, tr http.RoundTripper) (*reportstore.Store, error) {
-	if s.Storage.IsZero() {
+// newStore returns the blob store of the storage settings: a connection
+// string, or a service URL reached with the managed identity. It does no
+// I/O.
+func newStore(st settings.Storage, container, miClientID string, tr http.RoundTripper) (*reportstore.Store, error) {
+	if st.IsZero() {
 		return nil, fmt.Errorf("no storage for reports: set %s or %s (or their __blobServiceUri form)", settings.KeyWebJobs, settings.KeyStorage)
 	}
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	opts := &azblob.ClientOptions{ClientOptions: co}
 	var (
-		st  *reportstore.Store
-		err error
+		store *reportstore.Store
+		err   error
 	)
-	if s.Storage.ConnectionString != "" {
-		st, err = reportstore.NewFromConnectionString(s.Storage.ConnectionString, s.Container, opts)
+	if st.ConnectionString != "" {
+		store, err = reportstore.NewFromConnectionString(st.ConnectionString, container, opts)
 	} else {
-		clientID := s.Storage.ClientID
-		if clientID == "" {
-			clientID = s.ManagedIdentityClientID
-		}
 		var cred azcore.TokenCredential
-		if cred, err = tenantauth.NewManagedIdentity(clientID, co); err == nil {
-			st, err = reportstore.New(s.Storage.ServiceURL, s.Container, cred, opts)
+		if cred, err = tenantauth.NewManagedIdentity(cmp.Or(st.ClientID, miClientID), co); err == nil {
+			store, err = reportstore.New(st.ServiceURL, container, cred, opts)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Storage.Setting, err)
+		return nil, fmt.Errorf("%s: %w", st.Setting, err)
+	}
+	return store, nil
+}
+
+// openStore returns the reports' blob store, its container created.
+func openStore(ctx context.Context, s settings.Settings, tr http.RoundTripper) (*reportstore.Store, error) {
+	st, err := newStore(s.Storage, s.Container, s.ManagedIdentityClientID, tr)
+	if err != nil {
+		return nil, err
 	}
 	if err := st.EnsureContainer(ctx); err != nil {
 		return nil, fmt.Errorf("%s: container %s: %w", s.Storage.Setting, s.Container, err)
@@ -116,27 +126,84 @@ func openStore(ctx context.Context, s settings.Settings, tr http.RoundTripper) (
 	return st, nil
 }
 
-// lazyStore opens the store on the first upload, so serve answers the host's
-// readiness probe without waiting on storage, and a storage outage at start
-// fails a run with a clear error instead of the process.
-type lazyStore struct {
-	open func(context.Context) (run.Uploader, error)
-
-	mu sync.Mutex
-	st run.Uploader
+// newQueue returns the run queue in the host's storage, where ReportQueue's
+// trigger reads it. It does no I/O.
+func newQueue(s settings.Settings, tr http.RoundTripper) (*reportstore.Queue, error) {
+	st := s.HostStorage
+	if !st.HasQueue() {
+		return nil, fmt.Errorf("no storage for the run queue: set %s (or %s__queueServiceUri)", settings.KeyWebJobs, settings.KeyWebJobs)
+	}
+	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
+	opts := &azqueue.ClientOptions{ClientOptions: co}
+	var (
+		q   *reportstore.Queue
+		err error
+	)
+	if st.ConnectionString != "" {
+		q, err = reportstore.NewQueueFromConnectionString(st.ConnectionString, customhandler.RunQueue, opts)
+	} else {
+		var cred azcore.TokenCredential
+		if cred, err = tenantauth.NewManagedIdentity(cmp.Or(st.ClientID, s.ManagedIdentityClientID), co); err == nil {
+			q, err = reportstore.NewQueue(st.QueueServiceURL, customhandler.RunQueue, cred, opts)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", st.Setting, err)
+	}
+	return q, nil
 }
 
-func (l *lazyStore) Upload(ctx context.Context, name string, r io.Reader) error {
-	l.mu.Lock()
-	if l.st == nil {
-		st, err := l.open(ctx)
-		if err != nil {
-			l.mu.Unlock()
-			return err
-		}
-		l.st = st
+// storage is serve's blob store and run queue. It creates the container and
+// the queue before their first write rather than at start, so serve answers
+// the host's readiness probe without waiting on storage, and a storage
+// outage at start fails a request with a clear error instead of the process.
+type storage struct {
+	*reportstore.Store
+	queue *reportstore.Queue
+
+	mu                   sync.Mutex
+	containerOK, queueOK bool
+}
+
+var (
+	_ customhandler.Store = (*storage)(nil)
+	_ customhandler.Queue = (*storage)(nil)
+	_ run.Records         = (*storage)(nil)
+)
+
+// ensure runs create until it has succeeded once.
+func (s *storage) ensure(ctx context.Context, done *bool, create func(context.Context) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *done {
+		return nil
 	}
-	st := l.st
-	l.mu.Unlock()
-	return st.Upload(ctx, name, r)
+	if err := create(ctx); err != nil {
+		return err
+	}
+	*done = true
+	return nil
+}
+
+func (s *storage) Upload(ctx context.Context, name string, r io.Reader) error {
+	if err := s.ensure(ctx, &s.containerOK, s.Store.EnsureContainer); err != nil {
+		return err
+	}
+	return s.Store.Upload(ctx, name, r)
+}
+
+func (s *storage) Send(ctx context.Context, msg []byte) error {
+	if err := s.ensure(ctx, &s.queueOK, s.queue.Ensure); err != nil {
+		return err
+	}
+	return s.queue.Send(ctx, msg)
+}
+
+// Lease adapts the store's lease to run.Records.
+func (s *storage) Lease(ctx context.Context, name string, d time.Duration) (run.Lease, error) {
+	l, err := s.Store.Lease(ctx, name, d)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }

@@ -1,13 +1,28 @@
-// Package customhandler speaks the Azure Functions custom-handler protocol.
+// Package customhandler speaks the Azure Functions custom-handler protocol
+// and serves the reports API.
 //
 // # Contract
 //
 // The host starts the handler with FUNCTIONS_CUSTOMHANDLER_PORT and treats
 // any answer to GET / as ready. A timer invocation arrives as
-// POST /ReportTimer with an [InvokeRequest] body and the headers
-// X-Azure-Functions-InvocationId and X-Azure-Functions-HostVersion; the reply
-// is an [InvokeResponse] as application/json, and any non-2xx status fails
-// the invocation. An empty 200 body would leave the invocation hanging.
+// POST /ReportTimer and a queue invocation as POST /ReportQueue, each with an
+// [InvokeRequest] body and the headers X-Azure-Functions-InvocationId and
+// X-Azure-Functions-HostVersion; the reply is an [InvokeResponse] as
+// application/json, and any non-2xx status fails the invocation (a queue
+// message is then delivered again, up to [MaxDequeueCount] times, and then
+// moved to the poison queue). An empty 200 body would leave the invocation
+// hanging.
+//
+// ReportHttp is forwarded: the host passes the client's request unchanged,
+// at its original path under /api (the default route prefix), and relays
+// the reply. Those routes are the reports API:
+//
+//	POST /api/reports                    queue a run: 202, Location, the queued record
+//	GET  /api/reports                    the runs, newest first (?top=, ?continuation=)
+//	GET  /api/reports/{runId}            a run record ("latest": the newest with a workbook)
+//	GET  /api/reports/{runId}/download   its workbook
+//
+// Errors are JSON: {"error":{"code":"…","message":"…"}}.
 package customhandler
 
 import (
@@ -15,18 +30,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 )
 
-// Runner runs one report. *run.Runner satisfies it.
-type Runner interface {
-	Run(ctx context.Context, trigger string) (run.Record, error)
-}
+// The Functions files this package answers for; handler/infra_test.go checks
+// that ReportQueue/function.json and host.json agree.
+const (
+	// RunQueue is the Storage queue of run requests, in the
+	// AzureWebJobsStorage account, that ReportQueue is triggered by.
+	RunQueue = "tenantreport-runs"
+	// QueueBinding is the name of ReportQueue's trigger binding.
+	QueueBinding = "request"
+	// MaxDequeueCount is host.json's extensions.queues.maxDequeueCount: the
+	// delivery after which a failing run is recorded as failed.
+	MaxDequeueCount = 5
+	// timerBinding is the name of ReportTimer's trigger binding.
+	timerBinding = "timer"
+)
 
 // Header names set by the host on every invocation.
 const (
@@ -34,44 +62,103 @@ const (
 	HeaderHostVersion  = "X-Azure-Functions-HostVersion"
 )
 
-// timerBinding is the name of the trigger binding in ReportTimer/function.json.
-const timerBinding = "timer"
+// Runner runs reports. *run.Runner satisfies it.
+type Runner interface {
+	NewRequest(trigger string, tenants, sections []string) (run.Request, error)
+	Run(ctx context.Context, req run.Request) (run.Record, error)
+	Deliver(ctx context.Context, req run.Request, attempt, maxAttempts int) (run.Record, error)
+}
+
+// Store holds workbooks and run records. *reportstore.Store and
+// *reportstore.Dir satisfy it.
+type Store interface {
+	Upload(ctx context.Context, name string, r io.Reader) error
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	Stat(ctx context.Context, name string) (reportstore.Item, error)
+	List(ctx context.Context, prefix string) ([]reportstore.Item, error)
+}
+
+// Queue takes run requests for ReportQueue. *reportstore.Queue satisfies it.
+type Queue interface {
+	Send(ctx context.Context, msg []byte) error
+}
+
+// Config is what the handler serves with. Every field is required.
+type Config struct {
+	Runner Runner
+	Store  Store
+	Queue  Queue
+	Logger *slog.Logger
+}
 
 // New returns the handler's routes.
-func New(r Runner, log *slog.Logger) http.Handler {
-	h := &handler{runner: r, log: log}
+func New(c Config) http.Handler {
+	h := &handler{runner: c.Runner, store: c.Store, queue: c.Queue, log: c.Logger}
 	mux := chi.NewRouter()
+	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusNotFound, "notFound", "no route "+r.Method+" "+r.URL.EscapedPath())
+	})
 	mux.Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Post("/ReportTimer", h.reportTimer)
+	mux.Handle("/ReportTimer", methods{http.MethodPost: h.reportTimer})
+	mux.Handle("/ReportQueue", methods{http.MethodPost: h.reportQueue})
+	mux.Handle("/api/reports", methods{http.MethodGet: h.list, http.MethodPost: h.create})
+	mux.Handle("/api/reports/", methods{http.MethodGet: h.list, http.MethodPost: h.create})
+	mux.Handle("/api/reports/{runId}", methods{http.MethodGet: h.show})
+	mux.Handle("/api/reports/{runId}/download", methods{http.MethodGet: h.download})
 	return mux
 }
 
 type handler struct {
 	runner Runner
+	store  Store
+	queue  Queue
 	log    *slog.Logger
+}
+
+// methods routes one path by method, answering any other with 405 and the
+// Allow header.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		if m[method] != nil {
+			allow = append(allow, method)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	apiError(w, http.StatusMethodNotAllowed, "methodNotAllowed", r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
+}
+
+// invocation decodes an invocation body to its end rather than trusting
+// Content-Length: the host may send it chunked.
+func invocation(r *http.Request) (InvokeRequest, error) {
+	var req InvokeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return req, fmt.Errorf("customhandler: invocation body: %w", err)
+	}
+	return req, nil
 }
 
 func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("invocation_id", r.Header.Get(HeaderInvocationID), "function", "ReportTimer")
-	// Decode the body to its end rather than trusting Content-Length: the
-	// host may send it chunked.
-	var req InvokeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		log.ErrorContext(r.Context(), "bad invocation", "error", err)
-		reply(w, http.StatusBadRequest, []string{"customhandler: invocation body: " + err.Error()})
-		return
-	}
+	req, err := invocation(r)
 	var timer TimerInfo
-	if raw, ok := req.Data[timerBinding]; ok {
-		if err := Decode(raw, &timer); err != nil {
-			log.ErrorContext(r.Context(), "bad timer binding", "error", err)
-			reply(w, http.StatusBadRequest, []string{err.Error()})
-			return
-		}
+	if raw, ok := req.Data[timerBinding]; ok && err == nil {
+		err = Decode(raw, &timer)
+	}
+	if err != nil {
+		log.ErrorContext(r.Context(), "bad invocation", "error", err)
+		reply(w, http.StatusBadRequest, []string{err.Error()})
+		return
 	}
 	log.InfoContext(r.Context(), "timer invocation", "past_due", timer.IsPastDue)
 
-	rec, err := h.runner.Run(r.Context(), "timer")
+	rec, err := h.runner.Run(r.Context(), run.Request{Trigger: "timer"})
 	logs := recordLogs(rec)
 	if err != nil {
 		log.ErrorContext(r.Context(), "run failed", "error", err, "run_id", rec.RunID)
@@ -87,11 +174,62 @@ func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, logs)
 }
 
+// reportQueue executes a run request from the run queue. The message is
+// acknowledged (200) when the run is done, was done before, or is executing
+// elsewhere; any other outcome fails the invocation so the host delivers the
+// message again.
+func (h *handler) reportQueue(w http.ResponseWriter, r *http.Request) {
+	log := h.log.With("invocation_id", r.Header.Get(HeaderInvocationID), "function", "ReportQueue")
+	inv, err := invocation(r)
+	var (
+		req       run.Request
+		attempt   = 1
+		messageID string
+	)
+	if err == nil {
+		raw, ok := inv.Data[QueueBinding]
+		if !ok {
+			err = fmt.Errorf("customhandler: invocation has no %q binding data", QueueBinding)
+		} else if err = Decode(raw, &req); err != nil {
+			err = fmt.Errorf("customhandler: run request: %w", err)
+		}
+	}
+	if raw, ok := inv.Metadata["DequeueCount"]; ok && err == nil {
+		err = Decode(raw, &attempt)
+	}
+	if raw, ok := inv.Metadata["Id"]; ok && err == nil {
+		err = Decode(raw, &messageID)
+	}
+	if err != nil {
+		// A message that cannot be read never will be: after
+		// MaxDequeueCount deliveries it rests in the poison queue, where an
+		// operator sees it.
+		log.ErrorContext(r.Context(), "bad queue invocation", "error", err)
+		reply(w, http.StatusBadRequest, []string{err.Error()})
+		return
+	}
+	log = log.With("run_id", req.RunID, "message_id", messageID, "dequeue_count", attempt)
+	log.InfoContext(r.Context(), "run request")
+
+	rec, err := h.runner.Deliver(r.Context(), req, attempt, MaxDequeueCount)
+	switch {
+	case errors.Is(err, run.ErrFinished):
+		reply(w, http.StatusOK, []string{fmt.Sprintf("run %s finished before (%s): nothing to do", req.RunID, rec.State)})
+	case errors.Is(err, run.ErrBusy):
+		reply(w, http.StatusOK, []string{fmt.Sprintf("run %s is executing in another process: nothing to do", req.RunID)})
+	case err != nil:
+		log.ErrorContext(r.Context(), "run failed", "error", err, "state", rec.State)
+		reply(w, http.StatusInternalServerError, append(recordLogs(rec), "run failed: "+err.Error()))
+	default:
+		reply(w, http.StatusOK, recordLogs(rec))
+	}
+}
+
 // recordLogs are the lines the host shows in the invocation's log.
 func recordLogs(rec run.Record) []string {
 	var logs []string
 	if rec.RunID != "" {
-		logs = append(logs, fmt.Sprintf("run %s: %d tenants", rec.RunID, len(rec.Tenants)))
+		logs = append(logs, fmt.Sprintf("run %s: %s, %d tenants", rec.RunID, rec.State, len(rec.Tenants)))
 	}
 	for _, t := range rec.Tenants {
 		if t.Status == run.StatusOK {
@@ -100,7 +238,7 @@ func recordLogs(rec run.Record) []string {
 			logs = append(logs, fmt.Sprintf("tenant %s (%s): %s: %s", t.DisplayName, t.TenantID, t.Status, t.Error))
 		}
 	}
-	if rec.ReportBytes > 0 {
+	if rec.HasReport() {
 		logs = append(logs, fmt.Sprintf("report %s (%d bytes)", rec.Report, rec.ReportBytes))
 	}
 	return logs

@@ -15,10 +15,26 @@ import (
 	"github.com/tenantreport/tenantreport/internal/run"
 )
 
+// runnerFunc runs every report with the function, whatever the trigger:
+// the timer tests' runner.
 type runnerFunc func(ctx context.Context, trigger string) (run.Record, error)
 
-func (f runnerFunc) Run(ctx context.Context, trigger string) (run.Record, error) {
-	return f(ctx, trigger)
+func (f runnerFunc) Run(ctx context.Context, req run.Request) (run.Record, error) {
+	return f(ctx, req.Trigger)
+}
+
+func (f runnerFunc) Deliver(ctx context.Context, req run.Request, _, _ int) (run.Record, error) {
+	return f(ctx, req.Trigger)
+}
+
+func (f runnerFunc) NewRequest(trigger string, _, _ []string) (run.Request, error) {
+	return run.Request{Trigger: trigger}, nil
+}
+
+// timerHandler is the handler with r as its runner; the timer routes use
+// no store or queue.
+func timerHandler(r Runner, log *slog.Logger) http.Handler {
+	return New(Config{Runner: r, Logger: log})
 }
 
 func TestDecode(t *testing.T) {
@@ -128,7 +144,7 @@ func readReply(t *testing.T, resp *http.Response) InvokeResponse {
 }
 
 func TestReady(t *testing.T) {
-	h := New(runnerFunc(func(context.Context, string) (run.Record, error) {
+	h := timerHandler(runnerFunc(func(context.Context, string) (run.Record, error) {
 		t.Error("GET / ran a report")
 		return run.Record{}, nil
 	}), slog.New(slog.DiscardHandler))
@@ -146,7 +162,7 @@ func TestReady(t *testing.T) {
 
 func TestReportTimer(t *testing.T) {
 	var trigger string
-	h := New(runnerFunc(func(_ context.Context, tr string) (run.Record, error) {
+	h := timerHandler(runnerFunc(func(_ context.Context, tr string) (run.Record, error) {
 		trigger = tr
 		return run.Record{RunID: "r1", Report: "reports/2026/11/22/r1.xlsx", ReportBytes: 1234, Tenants: []run.TenantResult{
 			{TenantID: "t1", DisplayName: "Contoso", Status: run.StatusOK, Users: 250},
@@ -171,7 +187,7 @@ func TestReportTimer(t *testing.T) {
 
 func TestReportTimerDoubleEncodedBinding(t *testing.T) {
 	ran := false
-	h := New(runnerFunc(func(context.Context, string) (run.Record, error) { ran = true; return run.Record{}, nil }), slog.New(slog.DiscardHandler))
+	h := timerHandler(runnerFunc(func(context.Context, string) (run.Record, error) { ran = true; return run.Record{}, nil }), slog.New(slog.DiscardHandler))
 	body := `{"Data":{"timer":"{\"Schedule\":{\"AdjustForDST\":true},\"ScheduleStatus\":null,\"IsPastDue\":true}"},"Metadata":{}}`
 	resp := post(t, h, "/ReportTimer", body)
 	if resp.StatusCode != http.StatusOK || !ran {
@@ -194,7 +210,7 @@ func TestReportTimerFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(runnerFunc(func(context.Context, string) (run.Record, error) { return run.Record{}, tt.err }), slog.New(slog.DiscardHandler))
+			h := timerHandler(runnerFunc(func(context.Context, string) (run.Record, error) { return run.Record{}, tt.err }), slog.New(slog.DiscardHandler))
 			resp := post(t, h, "/ReportTimer", tt.body)
 			if resp.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)

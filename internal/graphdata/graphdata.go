@@ -57,7 +57,8 @@ type Collector struct {
 	Scope string
 	// Transport carries every Graph request of the run.
 	Transport *Transport
-	// Sections are the enabled sections, in report order (settings.Sections).
+	// Sections are the enabled sections, in report order (settings.Sections):
+	// what Collect reads when its caller names none.
 	Sections []string
 	// Now is the clock credential expiry and inactivity are measured
 	// against (nil = time.Now).
@@ -172,13 +173,16 @@ var userFields = []string{
 	"createdDateTime", "externalUserState", "jobTitle", "department",
 }
 
-// Collect reads the enabled sections of tenant t, passing each row to emit
-// with its section's name (users: a [User]). A failed token exchange is
-// returned as a *tenantauth.Error with its diagnosis, before any Graph
-// request. A section the token lacks permissions for is not requested: it
+// Collect reads the sections called names (nil: the enabled Sections), in
+// report order, of tenant t, passing each row to emit with its section's
+// name (users: a [User]). A failed token exchange is returned as a
+// *tenantauth.Error with its diagnosis, before any Graph request. A section the token lacks permissions for is not requested: it
 // is reported as not available, naming the permissions. A section Graph
 // fails is reported as failed; the other sections carry on.
-func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(section string, row any) error) (res Result, err error) {
+func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []string, emit func(section string, row any) error) (res Result, err error) {
+	if names == nil {
+		names = c.Sections
+	}
 	// The transport counts for the life of the process; this run's
 	// requests are the difference.
 	base := c.Transport.Stats(t.ID)
@@ -211,9 +215,9 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 	if c.Now != nil {
 		now = c.Now
 	}
-	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: c.Sections}
+	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names}
 	results := map[string]*SectionResult{}
-	for _, name := range c.Sections {
+	for _, name := range names {
 		if _, ok := sections[name]; !ok {
 			return res, fmt.Errorf("graphdata: unknown section %q", name)
 		}
@@ -223,7 +227,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
 		}
 	}
-	for _, name := range c.Sections {
+	for _, name := range names {
 		// A section with a status is settled: not available, or read
 		// already as part of the users pull.
 		if results[name].Status != "" {
@@ -233,7 +237,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, emit func(se
 			return res, err
 		}
 	}
-	for _, name := range c.Sections {
+	for _, name := range names {
 		res.Sections = append(res.Sections, *results[name])
 	}
 	return res, nil

@@ -29,7 +29,7 @@ func TestCollectUsers(t *testing.T) {
 	c.Sections = []string{"users"}
 	fab := world.Tenants[1] // 1200 users: two pages of 999
 	var got []graphdata.User
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, func(section string, row any) error {
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, nil, func(section string, row any) error {
 		if section != "users" {
 			t.Errorf("row of section %q, want users", section)
 		}
@@ -67,7 +67,7 @@ func TestCollectMissingPermission(t *testing.T) {
 	world.Tenants[0].Grants = []string{"Organization.Read.All", "Domain.Read.All"} // no User.Read.All
 	em, c := collector(t, world)
 	id := world.Tenants[0].ID
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: id}, func(string, any) error { return nil })
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: id}, nil, func(string, any) error { return nil })
 	if err != nil {
 		t.Fatalf("Collect = %v, want the tenant to succeed without its users section", err)
 	}
@@ -88,7 +88,7 @@ func TestCollectDiagnosesExchange(t *testing.T) {
 	world := emulator.SampleWorld()
 	em, c := collector(t, world)
 	nw := world.Tenants[2] // never consented
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, func(string, any) error { return nil })
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, nil, func(string, any) error { return nil })
 	var e *tenantauth.Error
 	if !errors.As(err, &e) || e.Code != "AADSTS700016" {
 		t.Errorf("Collect = %v, want a diagnosed AADSTS700016", err)
@@ -103,7 +103,7 @@ func TestCollectStopsOnEmitError(t *testing.T) {
 	_, c := collector(t, world)
 	stop := errors.New("disk full")
 	n := 0
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, func(string, any) error {
+	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, nil, func(string, any) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -127,7 +127,7 @@ func TestCollectTokenRequests(t *testing.T) {
 	c.Sections = []string{"users"}
 	for run := 1; run <= 2; run++ {
 		for _, tn := range world.Tenants {
-			res, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, func(string, any) error { return nil })
+			res, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, nil, func(string, any) error { return nil })
 			if err != nil {
 				t.Fatalf("run %d, %s: %v", run, tn.DisplayName, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -33,7 +34,7 @@ type Store struct {
 // in a storage connection string: Azurite's development string or an
 // account-key string. opts may be nil.
 func NewFromConnectionString(conn, container string, opts *azblob.ClientOptions) (*Store, error) {
-	if err := checkContainer(container); err != nil {
+	if err := checkStorageName("container", container); err != nil {
 		return nil, err
 	}
 	c, err := azblob.NewClientFromConnectionString(conn, opts)
@@ -50,11 +51,8 @@ func NewFromConnectionString(conn, container string, opts *azblob.ClientOptions)
 // app's AzureWebJobsStorage__blobServiceUri setting), authenticated with
 // cred, such as a managed identity. opts may be nil.
 func New(serviceURL, container string, cred azcore.TokenCredential, opts *azblob.ClientOptions) (*Store, error) {
-	if err := checkContainer(container); err != nil {
+	if err := checkNewArgs("container", container, cred); err != nil {
 		return nil, err
-	}
-	if cred == nil {
-		return nil, errors.New("reportstore: nil credential")
 	}
 	c, err := azblob.NewClient(serviceURL, cred, opts)
 	if err != nil {
@@ -63,15 +61,14 @@ func New(serviceURL, container string, cred azcore.TokenCredential, opts *azblob
 	return &Store{c: c.ServiceClient().NewContainerClient(container)}, nil
 }
 
-// checkContainer applies Azure's container naming rules: 3 to 63 lowercase
-// letters, digits and single hyphens, starting and ending with a letter or
-// digit.
-func checkContainer(name string) error {
-	ok := len(name) >= 3 && len(name) <= 63 && !strings.Contains(name, "--") &&
-		name[0] != '-' && name[len(name)-1] != '-' &&
-		!strings.ContainsFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') })
-	if !ok {
-		return fmt.Errorf("reportstore: invalid container name %q", name)
+// checkNewArgs checks the arguments that New and NewQueue share: the name
+// of a container or queue (kind), and a credential.
+func checkNewArgs(kind, name string, cred azcore.TokenCredential) error {
+	if err := checkStorageName(kind, name); err != nil {
+		return err
+	}
+	if cred == nil {
+		return errors.New("reportstore: nil credential")
 	}
 	return nil
 }
@@ -91,21 +88,67 @@ func (s *Store) EnsureContainer(ctx context.Context) error {
 // complete; if r fails or ctx ends first, Upload returns the error and the
 // staged blocks are never committed. The content type follows the extension
 // (.xlsx, .json, otherwise application/octet-stream). Upload holds at most
-// 16 MiB of r in memory.
+// 16 MiB of r in memory. If someone holds a lease on the blob (see
+// [Store.Lease]), the error wraps [ErrLeased] and the blob is unchanged.
 func (s *Store) Upload(ctx context.Context, name string, r io.Reader) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
+	return s.upload(ctx, name, r, nil)
+}
+
+// upload is Upload, and Lease.Upload when leaseID is not nil. A blob that
+// holds a lease other than leaseID (or none, when leaseID is set) is
+// reported as an error wrapping ErrLeased.
+func (s *Store) upload(ctx context.Context, name string, r io.Reader, leaseID *string) error {
 	ct := contentType(name)
-	_, err := s.c.NewBlockBlobClient(name).UploadStream(ctx, r, &blockblob.UploadStreamOptions{
+	opts := blockblob.UploadStreamOptions{
 		BlockSize:   uploadBlockSize,
 		Concurrency: uploadConcurrency,
 		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &ct},
-	})
+	}
+	if leaseID != nil {
+		opts.AccessConditions = &blob.AccessConditions{
+			LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: leaseID},
+		}
+	}
+	_, err := s.c.NewBlockBlobClient(name).UploadStream(ctx, r, &opts)
 	if err != nil {
-		return fmt.Errorf("reportstore: upload %q: %w", name, err)
+		return blobError("upload", name, err, false)
 	}
 	return nil
+}
+
+// leaseCodes are the service's answers to a request that conflicts with a
+// lease: a write without the lease ID (LeaseIdMissing), a lease ID that is
+// not the current one (LeaseIdMismatchWith…), a lease that expired
+// (LeaseLost) or was broken or released (LeaseNotPresentWith…, Azurite also
+// for a broken one), or an acquire while someone else holds the lease.
+var leaseCodes = []bloberror.Code{
+	bloberror.LeaseAlreadyPresent,
+	bloberror.LeaseIDMissing,
+	bloberror.LeaseIDMismatchWithBlobOperation,
+	bloberror.LeaseIDMismatchWithLeaseOperation,
+	bloberror.LeaseLost,
+	bloberror.LeaseNotPresentWithBlobOperation,
+	bloberror.LeaseNotPresentWithLeaseOperation,
+	bloberror.LeaseIsBrokenAndCannotBeRenewed,
+	bloberror.LeaseIsBreakingAndCannotBeAcquired,
+	bloberror.LeaseIsBreakingAndCannotBeChanged,
+	bloberror.LeaseAlreadyBroken,
+}
+
+// blobError translates err from operation op on the blob name: with
+// notFound, a missing blob or container wraps ErrNotFound; a lease conflict
+// wraps ErrLeased.
+func blobError(op, name string, err error, notFound bool) error {
+	switch {
+	case notFound && bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	case bloberror.HasCode(err, leaseCodes...):
+		return fmt.Errorf("%w: %s %q: %w", ErrLeased, op, name, err)
+	}
+	return fmt.Errorf("reportstore: %s %q: %w", op, name, err)
 }
 
 // Open returns a reader of the blob name. The download follows ctx until the
@@ -117,13 +160,49 @@ func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
-	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("reportstore: open %q: %w", name, err)
+		return nil, blobError("open", name, err, true)
 	}
 	return resp.NewRetryReader(ctx, nil), nil
+}
+
+// Stat returns the Item of the blob name. A missing blob or container is
+// reported as an error wrapping [ErrNotFound].
+func (s *Store) Stat(ctx context.Context, name string) (Item, error) {
+	if err := checkName(name); err != nil {
+		return Item{}, err
+	}
+	props, err := s.c.NewBlobClient(name).GetProperties(ctx, nil)
+	if err != nil {
+		return Item{}, blobError("stat", name, err, true)
+	}
+	return blobItem(name, props.ContentLength, props.LastModified, props.ETag), nil
+}
+
+// blobItem returns the Item of a blob from the properties the service
+// reported, any of which may be nil.
+func blobItem(name string, size *int64, lastModified *time.Time, etag *azcore.ETag) Item {
+	it := Item{Name: name}
+	if size != nil {
+		it.Size = *size
+	}
+	if lastModified != nil {
+		it.LastModified = *lastModified
+	}
+	if etag != nil {
+		it.ETag = quoteETag(string(*etag))
+	}
+	return it
+}
+
+// quoteETag returns etag as an HTTP header value: the service sends it
+// quoted in headers, but may list it bare.
+func quoteETag(etag string) string {
+	if etag == "" || strings.HasPrefix(etag, `W/"`) ||
+		len(etag) >= 2 && strings.HasPrefix(etag, `"`) && strings.HasSuffix(etag, `"`) {
+		return etag
+	}
+	return `"` + etag + `"`
 }
 
 // List returns the committed blobs whose names start with prefix, sorted by
@@ -152,12 +231,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Item, error) {
 			}
 			it := Item{Name: *b.Name}
 			if p := b.Properties; p != nil {
-				if p.ContentLength != nil {
-					it.Size = *p.ContentLength
-				}
-				if p.LastModified != nil {
-					it.LastModified = *p.LastModified
-				}
+				it = blobItem(*b.Name, p.ContentLength, p.LastModified, p.ETag)
 			}
 			items = append(items, it)
 		}

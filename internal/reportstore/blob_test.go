@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -88,6 +89,30 @@ func TestNewInvalid(t *testing.T) {
 	if _, err := New("https://acct.blob.core.windows.net/", "reports", fakeCred{}, nil); err != nil {
 		t.Errorf("New(valid) = %v", err)
 	}
+}
+
+func TestQuoteETag(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"0x8DC1", `"0x8DC1"`},
+		{`"0x8DC1"`, `"0x8DC1"`},
+		{`W/"0x8DC1"`, `W/"0x8DC1"`},
+		{`"`, `"""`},
+	}
+	for _, tt := range tests {
+		if got := quoteETag(tt.in); got != tt.want {
+			t.Errorf("quoteETag(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// noRequests is an azcore transport that fails the test on any request,
+// for checks that must reject before any I/O.
+type noRequests struct{ t testing.TB }
+
+func (n noRequests) Do(r *http.Request) (*http.Response, error) {
+	n.t.Errorf("unexpected request %s %s", r.Method, r.URL.Redacted())
+	return nil, errors.New("noRequests: no requests allowed")
 }
 
 // fakeCred is never asked for a token: TestNewInvalid makes no requests.

@@ -153,6 +153,45 @@ func (d *Dir) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// Stat returns the Item of the file name. A missing file, a directory, or a
+// path through a file is reported as an error wrapping [ErrNotFound]. ctx is
+// only checked before looking.
+func (d *Dir) Stat(ctx context.Context, name string) (Item, error) {
+	if err := d.checkName(name); err != nil {
+		return Item{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Item{}, fmt.Errorf("reportstore: stat %q: %w", name, err)
+	}
+	root, err := os.OpenRoot(d.root)
+	if err != nil {
+		return Item{}, fmt.Errorf("reportstore: stat %q: %w", name, err)
+	}
+	defer root.Close()
+	fi, err := root.Stat(filepath.FromSlash(name))
+	if isNotExist(err) || err == nil && !fi.Mode().IsRegular() {
+		return Item{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return Item{}, fmt.Errorf("reportstore: stat %q: %w", name, err)
+	}
+	return fileItem(name, fi), nil
+}
+
+// fileItem returns the Item of the file name. Its ETag, "<size>-<mtime>"
+// in hexadecimal (modification time in nanoseconds since 1970), changes with
+// every Upload, since Upload writes a new file, unless two uploads of the same
+// size fall within one tick of the file system's clock.
+func fileItem(name string, fi fs.FileInfo) Item {
+	mt := fi.ModTime()
+	return Item{
+		Name:         name,
+		Size:         fi.Size(),
+		LastModified: mt.UTC(),
+		ETag:         fmt.Sprintf(`"%x-%x"`, fi.Size(), mt.UnixNano()),
+	}
+}
+
 // isNotExist reports whether err means there is no file: a missing element,
 // or an element of the path that is a file rather than a directory.
 func isNotExist(err error) bool {
@@ -192,7 +231,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Item, error) {
 		if err != nil {
 			return err
 		}
-		items = append(items, Item{Name: p, Size: fi.Size(), LastModified: fi.ModTime().UTC()})
+		items = append(items, fileItem(p, fi))
 		return nil
 	})
 	if err != nil {

@@ -14,6 +14,18 @@
 // rejected with [ErrInvalidName] before any I/O, so a name taken from a URL
 // cannot reach outside the container or directory.
 //
+// # Leases
+//
+// A [Store] can lease a blob ([Store.Lease]): while the lease lasts, only
+// its holder can replace the content ([Lease.Upload]), and [Store.Upload]
+// fails with [ErrLeased]. [Store.Stat] and [Dir.Stat] report an object's
+// [Item], with an ETag for conditional requests.
+//
+// # Queue
+//
+// [Queue] sends run requests to an Azure Storage queue, base64-encoded as
+// the Azure Functions queue trigger expects.
+//
 // # Example
 //
 //	s, err := reportstore.NewFromConnectionString(conn, "reports", nil)
@@ -34,19 +46,27 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned, wrapped, by Open when no complete object has the
-// name.
+// ErrNotFound is returned, wrapped, by Open, Stat and Store.Lease when no
+// complete object has the name.
 var ErrNotFound = errors.New("reportstore: not found")
 
 // ErrInvalidName is returned, wrapped, for a name or list prefix that is not
 // a clean relative path (see the package documentation).
 var ErrInvalidName = errors.New("reportstore: invalid name")
 
+// ErrLeased is returned, wrapped, when another holder has an active lease on
+// the object, or when a [Lease] is no longer held.
+var ErrLeased = errors.New("reportstore: leased")
+
 // Item describes one stored object.
 type Item struct {
 	Name         string
 	Size         int64
 	LastModified time.Time
+	// ETag is the entity tag as an HTTP ETag header value, double quotes
+	// included, such as "0x8DC2F0B1C7E5A3D". It changes whenever the
+	// content is replaced.
+	ETag string
 }
 
 // ReportName returns the name of a run's workbook:
@@ -82,6 +102,19 @@ func checkPrefix(prefix string) error {
 	}
 	if err := checkName(strings.TrimSuffix(prefix, "/")); err != nil {
 		return fmt.Errorf("%w %q (list prefix)", ErrInvalidName, prefix)
+	}
+	return nil
+}
+
+// checkStorageName applies Azure's naming rules for containers and queues
+// (kind): 3 to 63 lowercase letters, digits and single hyphens, starting and
+// ending with a letter or digit.
+func checkStorageName(kind, name string) error {
+	ok := len(name) >= 3 && len(name) <= 63 && !strings.Contains(name, "--") &&
+		name[0] != '-' && name[len(name)-1] != '-' &&
+		!strings.ContainsFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') })
+	if !ok {
+		return fmt.Errorf("reportstore: invalid %s name %q", kind, name)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,13 @@ type store interface {
 	Upload(ctx context.Context, name string, r io.Reader) error
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 	List(ctx context.Context, prefix string) ([]Item, error)
+	Stat(ctx context.Context, name string) (Item, error)
 }
+
+var (
+	_ store = (*Store)(nil)
+	_ store = (*Dir)(nil)
+)
 
 // testStore runs the contract every backend must meet. newStore returns an
 // empty store for one subtest.
@@ -96,6 +103,30 @@ func testStore(t *testing.T, newStore func(t *testing.T) store) {
 		}
 	})
 
+	t.Run("Stat", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		const name = "runs/r.json"
+		mustUpload(t, s, name, bytes.NewReader([]byte(`{"v":1}`)))
+		first := mustStat(t, s, name)
+		if items := mustList(t, s, ""); len(items) != 1 || !sameItem(items[0], first) {
+			t.Errorf("Stat(%q) = %+v, want the listed item %+v", name, first, items)
+		}
+		if first.Size != 7 || !validETag(first.ETag) {
+			t.Errorf("Stat(%q) = %+v, want 7 bytes and a quoted ETag", name, first)
+		}
+		// A different size, so that a file system clock coarser than the
+		// two uploads' interval cannot hide the change (see fileItem).
+		mustUpload(t, s, name, bytes.NewReader([]byte(`{"v":10}`)))
+		second := mustStat(t, s, name)
+		if second.ETag == first.ETag || !validETag(second.ETag) {
+			t.Errorf("after overwrite, ETag = %s, want a new quoted ETag (was %s)", second.ETag, first.ETag)
+		}
+		if items := mustList(t, s, ""); len(items) != 1 || !sameItem(items[0], second) {
+			t.Errorf("after overwrite, Stat(%q) = %+v, want the listed item %+v", name, second, items)
+		}
+	})
+
 	t.Run("NotFound", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -107,6 +138,9 @@ func testStore(t *testing.T, newStore func(t *testing.T) store) {
 					rc.Close()
 				}
 				t.Errorf("Open(%q) = %v, want ErrNotFound", name, err)
+			}
+			if it, err := s.Stat(t.Context(), name); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Stat(%q) = %+v, %v; want ErrNotFound", name, it, err)
 			}
 		}
 	})
@@ -124,6 +158,9 @@ func testStore(t *testing.T, newStore func(t *testing.T) store) {
 					rc.Close()
 				}
 				t.Errorf("Open(%q) = %v, want ErrInvalidName", name, err)
+			}
+			if _, err := s.Stat(t.Context(), name); !errors.Is(err, ErrInvalidName) {
+				t.Errorf("Stat(%q) = %v, want ErrInvalidName", name, err)
 			}
 		}
 		for _, prefix := range []string{"../", "/abs", `a\`, "a//", "a/../b"} {
@@ -257,6 +294,29 @@ func mustList(t *testing.T, s store, prefix string) []Item {
 	return items
 }
 
+func mustStat(t *testing.T, s store, name string) Item {
+	t.Helper()
+	it, err := s.Stat(t.Context(), name)
+	if err != nil {
+		t.Fatalf("Stat(%q): %v", name, err)
+	}
+	if it.Name != name {
+		t.Errorf("Stat(%q).Name = %q", name, it.Name)
+	}
+	return it
+}
+
+// sameItem reports whether a and b describe the same object version.
+func sameItem(a, b Item) bool {
+	return a.Name == b.Name && a.Size == b.Size && a.LastModified.Equal(b.LastModified) && a.ETag == b.ETag
+}
+
+// validETag reports whether etag is a strong HTTP entity tag: quoted once.
+func validETag(etag string) bool {
+	return len(etag) > 2 && strings.HasPrefix(etag, `"`) && strings.HasSuffix(etag, `"`) &&
+		!strings.Contains(etag[1:len(etag)-1], `"`)
+}
+
 func read(t *testing.T, s store, name string) []byte {
 	t.Helper()
 	rc, err := s.Open(t.Context(), name)
@@ -283,5 +343,8 @@ func assertAbsent(t *testing.T, s store, name string) {
 			rc.Close()
 		}
 		t.Errorf("Open(%q) = %v while incomplete, want ErrNotFound", name, err)
+	}
+	if it, err := s.Stat(t.Context(), name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Stat(%q) = %+v, %v while incomplete; want ErrNotFound", name, it, err)
 	}
 }

@@ -92,7 +92,7 @@ func BenchmarkRun(b *testing.B) {
 			var bytes int64
 			b.ReportAllocs()
 			for b.Loop() {
-				rec, err := r.Run(b.Context(), "bench")
+				rec, err := r.Run(b.Context(), Request{Trigger: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -53,7 +53,7 @@ func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Re
 		Store: store, Sections: sections, Parallel: 4, Now: now,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	rec, err := r.Run(t.Context(), "test")
+	rec, err := r.Run(t.Context(), run.Request{Trigger: "test"})
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}

@@ -16,9 +16,6 @@ package run
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,10 +35,10 @@ import (
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
-// Collector reads one tenant, passing each row to emit with its section.
-// *graphdata.Collector satisfies it.
+// Collector reads the named sections of one tenant, passing each row to
+// emit with its section. *graphdata.Collector satisfies it.
 type Collector interface {
-	Collect(ctx context.Context, t settings.Tenant, emit func(section string, row any) error) (graphdata.Result, error)
+	Collect(ctx context.Context, t settings.Tenant, sections []string, emit func(section string, row any) error) (graphdata.Result, error)
 }
 
 // Uploader stores a finished object under name; the object must not be
@@ -95,27 +92,18 @@ func (t TenantResult) Section(name string) (graphdata.SectionResult, bool) {
 	return graphdata.SectionResult{}, false
 }
 
-// Record is the run record stored next to the report as runs/<runId>.json.
-type Record struct {
-	RunID       string         `json:"runId"`
-	Trigger     string         `json:"trigger"`
-	Started     time.Time      `json:"started"`
-	Finished    time.Time      `json:"finished"`
-	Report      string         `json:"report"`
-	ReportBytes int64          `json:"reportBytes"`
-	Tenants     []TenantResult `json:"tenants"`
-}
-
-// RecordName is where the record of runID is stored.
-func RecordName(runID string) string { return "runs/" + runID + ".json" }
-
-// Runner runs reports. Its fields are read-only once Run is called; Run may
-// be called concurrently.
+// Runner runs reports. Its fields are read-only once Run is called; Run and
+// Deliver may be called concurrently.
 type Runner struct {
+	// Tenants are the configured tenants; a request may name a subset.
 	Tenants   []settings.Tenant
 	Collector Collector
-	Store     Uploader
-	// Sections are the enabled sections: each gets a sheet.
+	// Store receives workbooks and run records.
+	Store Uploader
+	// Records reads and leases run records for Deliver (nil: Deliver fails).
+	Records Records
+	// Sections are the enabled sections: each gets a sheet. A request may
+	// name a subset.
 	Sections []string
 	// Parallel is how many tenants are collected at once (at least 1).
 	Parallel int
@@ -136,53 +124,86 @@ func (r *Runner) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run collects every tenant, writes and uploads the workbook and the run
-// record, and returns the record. Tenant failures are in the record, not in
-// the error; the error is for a run that produced no report (or, with
-// [ErrAllTenantsFailed], a report of failures only).
-func (r *Runner) Run(ctx context.Context, trigger string) (Record, error) {
-	rec := Record{Trigger: trigger, Started: r.now()}
-	rec.RunID = newRunID(rec.Started)
+// Run executes req now (a request without a run id gets one), writing the
+// record through Store as it goes: running, updated as tenants finish, then
+// final. Tenant failures are in the record, not in the error; the error is
+// for a run that produced no report (its record then says failed, if it
+// could be written) or, with [ErrAllTenantsFailed], a report of failures
+// only.
+func (r *Runner) Run(ctx context.Context, req Request) (Record, error) {
+	if req.RunID == "" {
+		req.RunID = newRunID(r.now())
+	}
+	if req.Requested.IsZero() {
+		req.Requested = r.now()
+	}
+	save := func(ctx context.Context, rec Record) error {
+		return r.Store.Upload(ctx, RecordName(rec.RunID), EncodeRecord(rec))
+	}
+	return r.execute(ctx, req, QueuedRecord(req), save)
+}
+
+// execute runs req from rec (queued), saving each new state of the record
+// with save.
+func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func(context.Context, Record) error) (Record, error) {
+	tenants, sections := r.scope(req)
+	rec.State, rec.Reason, rec.Started, rec.Finished = StateRunning, "", r.now(), time.Time{}
+	rec.TenantsTotal, rec.TenantsDone, rec.Tenants, rec.Report, rec.ReportBytes = len(tenants), 0, []TenantResult{}, "", 0
 	log := r.Logger.With("run_id", rec.RunID)
-	log.InfoContext(ctx, "run started", "trigger", trigger, "tenants", len(r.Tenants))
+	log.InfoContext(ctx, "run started", "trigger", rec.Trigger, "tenants", len(tenants), "sections", len(sections))
+	if err := save(ctx, rec); err != nil {
+		return rec, fmt.Errorf("run: record: %w", err)
+	}
+	fail := func(err error) (Record, error) {
+		rec.State, rec.Reason, rec.Finished = StateFailed, err.Error(), r.now()
+		if serr := save(context.WithoutCancel(ctx), rec); serr != nil {
+			log.ErrorContext(ctx, "failed run's record not written", "error", serr)
+		}
+		return rec, err
+	}
 
 	dir, err := os.MkdirTemp(r.SpoolDir, "tenantreport-"+rec.RunID+"-")
 	if err != nil {
-		return rec, fmt.Errorf("run: spool directory: %w", err)
+		return fail(fmt.Errorf("run: spool directory: %w", err))
 	}
 	defer os.RemoveAll(dir)
 
-	results := r.collect(ctx, log, dir)
+	progress := newRecordWriter(ctx, log, save)
+	results := r.collect(ctx, log, dir, tenants, sections, func(done []TenantResult) {
+		snap := rec
+		snap.TenantsDone, snap.Tenants = len(done), done
+		progress.update(snap)
+	})
+	progress.close()
+	rec.TenantsDone = len(results)
 	rec.Tenants = make([]TenantResult, len(results))
 	for i, res := range results {
 		rec.Tenants[i] = res.TenantResult
 	}
 
-	rec.Report = reportstore.ReportName(rec.Started, rec.RunID)
-	n, err := r.assemble(ctx, rec.Report, results)
+	// Dated by the request, so every attempt of one run writes the same name.
+	report := reportstore.ReportName(cmp.Or(rec.Requested, rec.Started), rec.RunID)
+	n, err := r.assemble(ctx, report, results, sections)
 	if err != nil {
-		return rec, err
+		return fail(err)
 	}
-	rec.ReportBytes = n
+	rec.Report, rec.ReportBytes = report, n
+	c := rec.Counts()
+	switch {
+	case c.Failed > 0 && c.Failed == len(rec.Tenants):
+		rec.State, rec.Reason = StateFailed, "every tenant failed; see the report's Run status"
+	case c.Failed > 0 || c.Partial > 0:
+		rec.State = StatePartial
+	default:
+		rec.State = StateSucceeded
+	}
 	rec.Finished = r.now()
-
-	body, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
+	if err := save(ctx, rec); err != nil {
 		return rec, fmt.Errorf("run: record: %w", err)
 	}
-	if err := r.Store.Upload(ctx, RecordName(rec.RunID), strings.NewReader(string(body))); err != nil {
-		return rec, fmt.Errorf("run: record: %w", err)
-	}
-
-	failed := 0
-	for _, t := range rec.Tenants {
-		if t.Status == StatusFailed {
-			failed++
-		}
-	}
-	log.InfoContext(ctx, "run finished", "report", rec.Report, "bytes", rec.ReportBytes,
-		"tenants_ok", len(rec.Tenants)-failed, "tenants_failed", failed, "duration", rec.Finished.Sub(rec.Started))
-	if failed > 0 && failed == len(rec.Tenants) {
+	log.InfoContext(ctx, "run finished", "state", rec.State, "report", rec.Report, "bytes", rec.ReportBytes,
+		"tenants_ok", c.OK, "tenants_partial", c.Partial, "tenants_failed", c.Failed, "duration", rec.Finished.Sub(rec.Started))
+	if rec.State == StateFailed {
 		return rec, ErrAllTenantsFailed
 	}
 	return rec, nil
@@ -195,38 +216,49 @@ type tenantRun struct {
 	spools map[string]string
 }
 
-// collect reads every tenant into dir and returns the results sorted by
-// display name, then id, so two runs over the same data are identical.
-func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string) []tenantRun {
-	results := make([]tenantRun, len(r.Tenants))
-	var progress sync.Mutex
+// collect reads the sections of every tenant into dir and returns the
+// results in report order. After each tenant it calls done with the
+// results so far, in report order, never concurrently.
+func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sections []string, done func([]TenantResult)) []tenantRun {
+	results := make([]tenantRun, len(tenants))
+	var (
+		mu       sync.Mutex
+		finished []TenantResult
+	)
 	var g errgroup.Group // not WithContext: one tenant's failure must not cancel the others
 	g.SetLimit(max(r.Parallel, 1))
-	for i, t := range r.Tenants {
+	for i, t := range tenants {
 		g.Go(func() error {
-			results[i] = r.collectTenant(ctx, log, t, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
+			results[i] = r.collectTenant(ctx, log, t, sections, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
+			mu.Lock()
+			defer mu.Unlock()
+			finished = append(finished, results[i].TenantResult)
+			slices.SortStableFunc(finished, reportOrder)
 			if r.Progress != nil {
-				progress.Lock()
 				r.Progress(results[i].TenantResult)
-				progress.Unlock()
 			}
+			done(slices.Clone(finished))
 			return nil
 		})
 	}
 	_ = g.Wait() // the goroutines never return an error
-	slices.SortStableFunc(results, func(a, b tenantRun) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), cmp.Compare(a.TenantID, b.TenantID))
-	})
+	slices.SortStableFunc(results, func(a, b tenantRun) int { return reportOrder(a.TenantResult, b.TenantResult) })
 	return results
 }
 
-func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, spoolPrefix string) tenantRun {
+// reportOrder orders tenants by display name, then id, so two runs over the
+// same data are identical.
+func reportOrder(a, b TenantResult) int {
+	return cmp.Or(cmp.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), cmp.Compare(a.TenantID, b.TenantID))
+}
+
+func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, sections []string, spoolPrefix string) tenantRun {
 	start := time.Now()
 	tr := tenantRun{TenantResult: TenantResult{TenantID: t.ID, DisplayName: t.Name()}}
 	log = log.With("tenant", t.ID)
 
 	spools := map[string]*spoolWriter{}
-	res, err := r.Collector.Collect(ctx, t, func(section string, row any) error {
+	res, err := r.Collector.Collect(ctx, t, sections, func(section string, row any) error {
 		sw := spools[section]
 		if sw == nil {
 			var err error
@@ -293,11 +325,11 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 // assemble streams the workbook from the spools into the store and returns
 // its size. The writer goroutine ends when the workbook is written or the
 // upload stops reading (pr.CloseWithError unblocks it).
-func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun) (int64, error) {
+func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun, sections []string) (int64, error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := writeWorkbook(pw, results, r.Sections)
+		err := writeWorkbook(pw, results, sections)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -323,13 +355,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// newRunID is sortable by start time and unique across instances.
-func newRunID(t time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
 // explain is the failure as a report reader should see it: a diagnosed

@@ -21,7 +21,8 @@ import (
 
 type collectorFunc func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error)
 
-func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+// Collect serves every section the fake has, whatever is asked.
+func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
 	return f(ctx, t, emit)
 }
 
@@ -70,7 +71,7 @@ func TestRunIsolatesTenantFailure(t *testing.T) {
 	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool, Sections: []string{"users"},
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
 		Progress: func(tr TenantResult) { progress = append(progress, tr.DisplayName) }}
-	rec, err := r.Run(t.Context(), "test")
+	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -124,7 +125,7 @@ func TestRunAllTenantsFailed(t *testing.T) {
 		Collector: collectorFunc(func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error) {
 			return graphdata.Result{}, errors.New("tenantauth: managed identity token: unavailable")
 		})}
-	rec, err := r.Run(t.Context(), "test")
+	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
 	if !errors.Is(err, ErrAllTenantsFailed) {
 		t.Errorf("Run = %v, want ErrAllTenantsFailed", err)
 	}
@@ -144,7 +145,7 @@ func TestRunUploadFailureEndsWriter(t *testing.T) {
 			}
 			return boom
 		})}
-	_, err := r.Run(t.Context(), "test")
+	_, err := r.Run(t.Context(), Request{Trigger: "test"})
 	if !errors.Is(err, boom) {
 		t.Errorf("Run = %v, want the upload error", err)
 	}

@@ -143,19 +143,25 @@ var clouds = map[string]Cloud{
 	},
 }
 
-// Storage names the storage account for reports. Exactly one form is set:
-// a connection string (Azurite, or account key), or a blob service URL used
-// with the managed identity (ClientID "" means the system-assigned one).
+// Storage names a storage account. Either ConnectionString is set
+// (Azurite, or account key), or service URLs used with the managed identity
+// (ClientID "" means the handler's own, MANAGED_IDENTITY_CLIENT_ID).
 type Storage struct {
 	// Setting is the setting prefix the storage was read from, for messages.
 	Setting          string
 	ConnectionString string
-	ServiceURL       string
-	ClientID         string
+	// ServiceURL is the blob service.
+	ServiceURL string
+	// QueueServiceURL is the queue service.
+	QueueServiceURL string
+	ClientID        string
 }
 
-// IsZero reports whether no storage was configured.
+// IsZero reports whether no blob storage was configured.
 func (s Storage) IsZero() bool { return s.ConnectionString == "" && s.ServiceURL == "" }
+
+// HasQueue reports whether the queue service can be reached.
+func (s Storage) HasQueue() bool { return s.ConnectionString != "" || s.QueueServiceURL != "" }
 
 // Settings is the validated configuration of the handler.
 type Settings struct {
@@ -169,7 +175,11 @@ type Settings struct {
 	Concurrency             int
 	// Sections are the enabled report sections, in report order.
 	Sections []string
-	Storage  Storage
+	// Storage holds the reports and run records.
+	Storage Storage
+	// HostStorage is the Functions host's own storage (AzureWebJobsStorage),
+	// where the run queue must be: ReportQueue's trigger reads it there.
+	HostStorage Storage
 }
 
 // Sections are the report sections, in report order; REPORT_SECTIONS
@@ -230,7 +240,7 @@ func Load(getenv func(string) string) (Settings, error) {
 	}
 	if v := getenv(KeyContainer); v != "" {
 		if !containerName.MatchString(v) || strings.Contains(v, "--") {
-			fail(KeyContainer, v, fmt.Errorf("%w: container names are 3–63 lower-case letters, digits and single hyphens", ErrInvalid))
+			fail(KeyContainer, v, errContainerName)
 		}
 		s.Container = v
 	}
@@ -255,19 +265,39 @@ func Load(getenv func(string) string) (Settings, error) {
 		}
 	}
 
-	// A dedicated setting wins over the Functions host's own storage, so the
-	// reports can live in another account than the host's leases and timers.
-	st, err := loadStorage(getenv, KeyStorage)
-	if err != nil {
-		errs = append(errs, err)
-	} else if st.IsZero() {
-		if st, err = loadStorage(getenv, KeyWebJobs); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.Storage = st
+	s.Storage, s.HostStorage, err = loadStorages(getenv)
+	errs = append(errs, unjoin(err)...)
 
 	return s, errors.Join(errs...)
+}
+
+// LoadStore reads only what names the reports' store: the storage and the
+// container, for commands that read reports and need nothing else.
+func LoadStore(getenv func(string) string) (Storage, string, error) {
+	st, _, err := loadStorages(getenv)
+	container := DefaultContainer
+	if v := getenv(KeyContainer); v != "" {
+		if !containerName.MatchString(v) || strings.Contains(v, "--") {
+			err = errors.Join(err, &FieldError{Field: KeyContainer, Value: v, Err: errContainerName})
+		}
+		container = v
+	}
+	return st, container, err
+}
+
+var errContainerName = fmt.Errorf("%w: container names are 3–63 lower-case letters, digits and single hyphens", ErrInvalid)
+
+// loadStorages reads the reports' storage and the host's. A dedicated
+// setting wins over the Functions host's own storage for reports, so they
+// can live in another account than the host's leases and timers.
+func loadStorages(getenv func(string) string) (reports, host Storage, err error) {
+	host, herr := loadStorage(getenv, KeyWebJobs)
+	reports, rerr := loadStorage(getenv, KeyStorage)
+	if rerr == nil && reports.IsZero() {
+		reports, rerr = host, herr
+		herr = nil
+	}
+	return reports, host, errors.Join(rerr, herr)
 }
 
 // LoadCloud reads the cloud and its endpoint overrides, for commands that
@@ -328,17 +358,24 @@ func loadStorage(getenv func(string) string, prefix string) (Storage, error) {
 		st.ConnectionString = v
 		return st, nil
 	}
-	if v := getenv(prefix + "__blobServiceUri"); v != "" {
-		u, err := httpsURL(v)
-		if err != nil {
-			return st, &FieldError{Field: prefix + "__blobServiceUri", Value: v, Err: err}
+	account := getenv(prefix + "__accountName")
+	if account != "" && !accountName.MatchString(account) {
+		return st, &FieldError{Field: prefix + "__accountName", Value: account, Err: fmt.Errorf("%w: storage account names are 3–24 lower-case letters and digits", ErrInvalid)}
+	}
+	for _, svc := range []struct {
+		name string
+		url  *string
+	}{{"blob", &st.ServiceURL}, {"queue", &st.QueueServiceURL}} {
+		key := prefix + "__" + svc.name + "ServiceUri"
+		if v := getenv(key); v != "" {
+			u, err := httpsURL(v)
+			if err != nil {
+				return st, &FieldError{Field: key, Value: v, Err: err}
+			}
+			*svc.url = u
+		} else if account != "" {
+			*svc.url = "https://" + account + "." + svc.name + ".core.windows.net/"
 		}
-		st.ServiceURL = u
-	} else if v := getenv(prefix + "__accountName"); v != "" {
-		if !accountName.MatchString(v) {
-			return st, &FieldError{Field: prefix + "__accountName", Value: v, Err: fmt.Errorf("%w: storage account names are 3–24 lower-case letters and digits", ErrInvalid)}
-		}
-		st.ServiceURL = "https://" + v + ".blob.core.windows.net/"
 	}
 	if st.ClientID != "" && !IsGUID(st.ClientID) {
 		return st, &FieldError{Field: prefix + "__clientId", Value: st.ClientID, Err: fmt.Errorf("%w: not a GUID", ErrInvalid)}

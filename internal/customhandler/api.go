@@ -1,0 +1,318 @@
+package customhandler
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/run"
+)
+
+// API limits.
+const (
+	maxBodyBytes = 64 << 10
+	defaultTop   = 50
+	maxTop       = 500
+	// retryAfter is how long, in seconds, a caller should wait before
+	// polling a queued run: a report of a few tenants takes about that.
+	retryAfter = "10"
+	// latest names the newest run that produced a workbook.
+	latest   = "latest"
+	xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+)
+
+// apiError writes the API's JSON error.
+func apiError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// runRequestBody is the optional body of POST /api/reports.
+type runRequestBody struct {
+	Tenants  []string `json:"tenants"`
+	Sections []string `json:"sections"`
+}
+
+// create queues a run: the record is written first (state queued), then the
+// request is sent, so a run that is visible in the queue always has a
+// record to report to.
+func (h *handler) create(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "invalidBody", "reading the body: "+err.Error())
+		return
+	}
+	if len(body) > maxBodyBytes {
+		apiError(w, http.StatusBadRequest, "bodyTooLarge", fmt.Sprintf("the body is over %d bytes", maxBodyBytes))
+		return
+	}
+	var in runRequestBody
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			apiError(w, http.StatusBadRequest, "invalidBody", `the body is not {"tenants":[…],"sections":[…]}: `+err.Error())
+			return
+		}
+		if dec.More() {
+			apiError(w, http.StatusBadRequest, "invalidBody", "the body has data after its JSON object")
+			return
+		}
+	}
+	req, err := h.runner.NewRequest("http", in.Tenants, in.Sections)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "invalidRequest", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	log := h.log.With("run_id", req.RunID)
+	rec := run.QueuedRecord(req)
+	if err := h.store.Upload(r.Context(), run.RecordName(req.RunID), run.EncodeRecord(rec)); err != nil {
+		log.ErrorContext(r.Context(), "run record not written", "error", err)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the run record could not be written; try again")
+		return
+	}
+	msg, _ := json.Marshal(req) // a Request always marshals
+	if err := h.queue.Send(r.Context(), msg); err != nil {
+		log.ErrorContext(r.Context(), "run request not queued", "error", err)
+		rec.State, rec.Reason = run.StateFailed, "the run request could not be queued"
+		if err := h.store.Upload(context.WithoutCancel(r.Context()), run.RecordName(req.RunID), run.EncodeRecord(rec)); err != nil {
+			log.ErrorContext(r.Context(), "run record not updated", "error", err)
+		}
+		apiError(w, http.StatusServiceUnavailable, "queueUnavailable", "the run could not be queued; try again")
+		return
+	}
+	log.InfoContext(r.Context(), "run queued", "tenants", req.Tenants, "sections", req.Sections)
+	w.Header().Set("Location", runPath(req.RunID))
+	w.Header().Set("Retry-After", retryAfter)
+	writeJSON(w, http.StatusAccepted, rec)
+}
+
+func runPath(runID string) string { return "/api/reports/" + runID }
+
+// runSummary is one run in the list.
+type runSummary struct {
+	RunID        string     `json:"runId"`
+	Trigger      string     `json:"trigger"`
+	State        run.State  `json:"state"`
+	Reason       string     `json:"reason,omitempty"`
+	Tenants      []string   `json:"requestedTenants,omitempty"`
+	Sections     []string   `json:"requestedSections,omitempty"`
+	Requested    time.Time  `json:"requested,omitzero"`
+	Started      time.Time  `json:"started,omitzero"`
+	Finished     time.Time  `json:"finished,omitzero"`
+	TenantsTotal int        `json:"tenantsTotal"`
+	TenantsDone  int        `json:"tenantsDone"`
+	TenantCounts run.Counts `json:"tenantCounts"`
+	ReportBytes  int64      `json:"reportBytes,omitempty"`
+	URL          string     `json:"url"`
+}
+
+// list answers the runs, newest first, a page at a time.
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	top := defaultTop
+	if v := q.Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTop {
+			apiError(w, http.StatusBadRequest, "invalidTop", fmt.Sprintf("top: want a whole number from 1 to %d, got %q", maxTop, v))
+			return
+		}
+		top = n
+	}
+	var after string
+	if v := q.Get("continuation"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || !run.ValidRunID(string(b)) {
+			apiError(w, http.StatusBadRequest, "invalidContinuation", fmt.Sprintf("continuation: not a token this API returned: %q", v))
+			return
+		}
+		after = string(b)
+	}
+	ids, more, err := run.RunIDs(r.Context(), h.store, top, after)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "run records not listed", "error", err)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the runs could not be listed; try again")
+		return
+	}
+	runs := make([]runSummary, len(ids))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() error {
+			rec, err := run.ReadRecord(r.Context(), h.store, id)
+			if err != nil {
+				return err
+			}
+			runs[i] = summarize(rec)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		h.log.ErrorContext(r.Context(), "run record not read", "error", err)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "a run record could not be read; try again")
+		return
+	}
+	page := struct {
+		Runs         []runSummary `json:"runs"`
+		Continuation string       `json:"continuation,omitempty"`
+	}{Runs: runs}
+	if more {
+		page.Continuation = base64.RawURLEncoding.EncodeToString([]byte(ids[len(ids)-1]))
+		w.Header().Set("Link", fmt.Sprintf(`</api/reports?top=%d&continuation=%s>; rel="next"`, top, page.Continuation))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func summarize(rec run.Record) runSummary {
+	return runSummary{RunID: rec.RunID, Trigger: rec.Trigger, State: rec.State, Reason: rec.Reason,
+		Tenants: rec.RequestedTenants, Sections: rec.RequestedSections, Requested: rec.Requested, Started: rec.Started,
+		Finished: rec.Finished, TenantsTotal: rec.TenantsTotal, TenantsDone: rec.TenantsDone, TenantCounts: rec.Counts(),
+		ReportBytes: rec.ReportBytes, URL: runPath(rec.RunID)}
+}
+
+// errNoRun is a run id that names no run.
+var errNoRun = errors.New("no such run")
+
+// record reads the record the URL names, writing the error reply itself
+// when there is none.
+func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bool) {
+	id := chi.URLParam(r, "runId")
+	var (
+		rec run.Record
+		err error
+	)
+	switch {
+	case id == latest:
+		rec, err = h.latest(r.Context())
+	case !run.ValidRunID(id):
+		// Checked before anything touches storage: an id is the only part
+		// of a blob name a caller chooses.
+		apiError(w, http.StatusBadRequest, "invalidRunId", fmt.Sprintf("%.80q is not a run id (like 20261201T060000Z-1a2b3c) or %q", id, latest))
+		return rec, false
+	default:
+		rec, err = run.ReadRecord(r.Context(), h.store, id)
+	}
+	switch {
+	case errors.Is(err, reportstore.ErrNotFound), errors.Is(err, errNoRun):
+		apiError(w, http.StatusNotFound, "runNotFound", "no run "+id)
+		return rec, false
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "run record not read", "error", err)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the run record could not be read; try again")
+		return rec, false
+	}
+	return rec, true
+}
+
+// latest is the record of the newest run that produced a workbook.
+func (h *handler) latest(ctx context.Context) (run.Record, error) {
+	after := ""
+	for {
+		ids, more, err := run.RunIDs(ctx, h.store, maxTop, after)
+		if err != nil {
+			return run.Record{}, err
+		}
+		for _, id := range ids {
+			rec, err := run.ReadRecord(ctx, h.store, id)
+			if err != nil {
+				return rec, err
+			}
+			if rec.State.Finished() && rec.HasReport() {
+				return rec, nil
+			}
+		}
+		if !more {
+			return run.Record{}, fmt.Errorf("%w: no run has a workbook yet", errNoRun)
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+func (h *handler) show(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := h.record(w, r); ok {
+		writeJSON(w, http.StatusOK, rec)
+	}
+}
+
+// download streams a run's workbook from the store.
+func (h *handler) download(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.record(w, r)
+	if !ok {
+		return
+	}
+	if !rec.State.Finished() || !rec.HasReport() {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error": map[string]string{"code": "noWorkbook", "message": fmt.Sprintf("run %s is %s and has no workbook", rec.RunID, rec.State)},
+			"state": rec.State,
+		})
+		return
+	}
+	item, err := h.store.Stat(r.Context(), rec.Report)
+	if errors.Is(err, reportstore.ErrNotFound) {
+		apiError(w, http.StatusNotFound, "workbookNotFound", fmt.Sprintf("run %s's workbook is no longer stored", rec.RunID))
+		return
+	}
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "workbook not read", "error", err, "run_id", rec.RunID)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the workbook could not be read; try again")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("ETag", item.ETag)
+	hdr.Set("Last-Modified", item.LastModified.UTC().Format(http.TimeFormat))
+	hdr.Set("Cache-Control", "private, no-cache")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, item.ETag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	rc, err := h.store.Open(r.Context(), rec.Report)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "workbook not opened", "error", err, "run_id", rec.RunID)
+		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the workbook could not be read; try again")
+		return
+	}
+	defer rc.Close()
+	day := cmp.Or(rec.Requested, rec.Started).UTC().Format(time.DateOnly)
+	hdr.Set("Content-Type", xlsxType)
+	hdr.Set("Content-Length", strconv.FormatInt(item.Size, 10))
+	hdr.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="tenantreport-%s-%s.xlsx"`, day, rec.RunID))
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent: all that is left is to cut the body short,
+		// which the client sees as fewer bytes than Content-Length.
+		h.log.WarnContext(r.Context(), "workbook download cut short", "error", err, "run_id", rec.RunID)
+	}
+}
+
+// etagMatch reports whether an If-None-Match header value matches etag
+// (weak comparison, as RFC 9110 §13.1.2 asks for If-None-Match).
+func etagMatch(header, etag string) bool {
+	weak := func(s string) string { return strings.TrimPrefix(strings.TrimSpace(s), "W/") }
+	for _, candidate := range strings.Split(header, ",") {
+		if c := strings.TrimSpace(candidate); c == "*" || weak(c) == weak(etag) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,240 @@
+package run
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// State is where a run is in its life. A run moves queued → running → one
+// of the finished states; a failed attempt that will be retried goes back to
+// queued with the reason.
+type State string
+
+const (
+	StateQueued  State = "queued"
+	StateRunning State = "running"
+	// StateSucceeded: every tenant and section that could be read was read.
+	StateSucceeded State = "succeeded"
+	// StatePartial: a report exists, but some tenants or sections failed.
+	StatePartial State = "partial"
+	// StateFailed: no report, or a report in which every tenant failed;
+	// Record.Reason says why.
+	StateFailed State = "failed"
+)
+
+// Finished reports whether s is a final state.
+func (s State) Finished() bool {
+	return s == StateSucceeded || s == StatePartial || s == StateFailed
+}
+
+// Request is what a run is asked to do. It is the body of a run-queue
+// message; Tenants and Sections empty mean every configured tenant and
+// every enabled section.
+type Request struct {
+	RunID     string    `json:"runId"`
+	Trigger   string    `json:"trigger"`
+	Tenants   []string  `json:"tenants,omitempty"`
+	Sections  []string  `json:"sections,omitempty"`
+	Requested time.Time `json:"requested"`
+}
+
+// Record is the run record stored next to the report as runs/<runId>.json.
+// It is written when a run is accepted or starts, rewritten as tenants
+// finish, and finalised at the end.
+type Record struct {
+	RunID   string `json:"runId"`
+	Trigger string `json:"trigger"`
+	State   State  `json:"state"`
+	// Reason explains a failed run, or a failed attempt being retried.
+	Reason string `json:"reason,omitempty"`
+	// RequestedTenants and RequestedSections are the request's subsets;
+	// empty means all.
+	RequestedTenants  []string  `json:"requestedTenants,omitempty"`
+	RequestedSections []string  `json:"requestedSections,omitempty"`
+	Requested         time.Time `json:"requested,omitzero"`
+	Started           time.Time `json:"started,omitzero"`
+	Finished          time.Time `json:"finished,omitzero"`
+	// Attempts counts the deliveries of an on-demand run that started it.
+	Attempts     int `json:"attempts,omitempty"`
+	TenantsTotal int `json:"tenantsTotal"`
+	TenantsDone  int `json:"tenantsDone"`
+	// Report is the workbook's name in the store, set once it is uploaded.
+	Report      string         `json:"report,omitempty"`
+	ReportBytes int64          `json:"reportBytes,omitempty"`
+	Tenants     []TenantResult `json:"tenants"`
+}
+
+// Counts are the tenants of a record by status.
+type Counts struct {
+	OK      int `json:"ok"`
+	Partial int `json:"partial"`
+	Failed  int `json:"failed"`
+}
+
+// Counts returns how many of the finished tenants ended in each status.
+func (r Record) Counts() Counts {
+	var c Counts
+	for _, t := range r.Tenants {
+		switch t.Status {
+		case StatusOK:
+			c.OK++
+		case StatusPartial:
+			c.Partial++
+		case StatusFailed:
+			c.Failed++
+		}
+	}
+	return c
+}
+
+// HasReport reports whether the run uploaded its workbook.
+func (r Record) HasReport() bool { return r.Report != "" && r.ReportBytes > 0 }
+
+// RecordName is where the record of runID is stored.
+func RecordName(runID string) string { return recordPrefix + runID + ".json" }
+
+const recordPrefix = "runs/"
+
+// runIDPattern is the grammar of run ids: the start second in UTC and 6 hex
+// digits. Everything that names a run from outside is checked against it
+// before it touches storage.
+var runIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
+
+// ValidRunID reports whether id is a run id.
+func ValidRunID(id string) bool { return len(id) <= 32 && runIDPattern.MatchString(id) }
+
+// newRunID is sortable by start time and unique across instances.
+func newRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ErrUnknown is wrapped by the [*settings.FieldError] of a request naming a
+// tenant or section that is not configured.
+var ErrUnknown = errors.New("not configured")
+
+// NewRequest returns a request for a new run of the given tenant ids and
+// sections, which must be subsets of the runner's (nil: all). The error
+// joins one [*settings.FieldError] per unknown tenant or section, named
+// like "tenants[1]".
+func (r *Runner) NewRequest(trigger string, tenants, sections []string) (Request, error) {
+	now := r.now()
+	req := Request{RunID: newRunID(now), Trigger: trigger, Requested: now}
+	var errs []error
+	for i, id := range tenants {
+		id = strings.ToLower(strings.TrimSpace(id))
+		if !slices.ContainsFunc(r.Tenants, func(t settings.Tenant) bool { return t.ID == id }) {
+			errs = append(errs, &settings.FieldError{Field: fmt.Sprintf("tenants[%d]", i), Value: tenants[i], Err: ErrUnknown})
+			continue
+		}
+		if !slices.Contains(req.Tenants, id) {
+			req.Tenants = append(req.Tenants, id)
+		}
+	}
+	for i, s := range sections {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if !slices.Contains(r.Sections, s) {
+			errs = append(errs, &settings.FieldError{Field: fmt.Sprintf("sections[%d]", i), Value: sections[i],
+				Err: fmt.Errorf("%w: enabled sections are %s", ErrUnknown, strings.Join(r.Sections, ", "))})
+			continue
+		}
+		if !slices.Contains(req.Sections, s) {
+			req.Sections = append(req.Sections, s)
+		}
+	}
+	return req, errors.Join(errs...)
+}
+
+// scope returns the tenants and sections req asks for, in configured order.
+func (r *Runner) scope(req Request) ([]settings.Tenant, []string) {
+	tenants, sections := r.Tenants, r.Sections
+	if len(req.Tenants) > 0 {
+		tenants = slices.DeleteFunc(slices.Clone(tenants), func(t settings.Tenant) bool { return !slices.Contains(req.Tenants, t.ID) })
+	}
+	if len(req.Sections) > 0 {
+		sections = slices.DeleteFunc(slices.Clone(sections), func(s string) bool { return !slices.Contains(req.Sections, s) })
+	}
+	return tenants, sections
+}
+
+// QueuedRecord is the record of a request that waits in the run queue.
+func QueuedRecord(req Request) Record {
+	return Record{RunID: req.RunID, Trigger: req.Trigger, State: StateQueued, RequestedTenants: req.Tenants,
+		RequestedSections: req.Sections, Requested: req.Requested, Tenants: []TenantResult{}}
+}
+
+// Opener reads stored objects. *reportstore.Store and *reportstore.Dir
+// satisfy it.
+type Opener interface {
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// ReadRecord reads the record of runID; an unknown run is an error
+// wrapping [reportstore.ErrNotFound].
+func ReadRecord(ctx context.Context, s Opener, runID string) (Record, error) {
+	if !ValidRunID(runID) {
+		return Record{}, fmt.Errorf("run: record: %w: not a run id", reportstore.ErrNotFound)
+	}
+	rc, err := s.Open(ctx, RecordName(runID))
+	if err != nil {
+		return Record{}, fmt.Errorf("run: record %s: %w", runID, err)
+	}
+	defer rc.Close()
+	var rec Record
+	if err := json.NewDecoder(rc).Decode(&rec); err != nil {
+		return Record{}, fmt.Errorf("run: record %s: %w", runID, err)
+	}
+	return rec, nil
+}
+
+// Lister lists stored objects by prefix. *reportstore.Store and
+// *reportstore.Dir satisfy it.
+type Lister interface {
+	List(ctx context.Context, prefix string) ([]reportstore.Item, error)
+}
+
+// RunIDs returns up to top run ids, newest first, that are older than after
+// ("" = from the newest), and whether more follow.
+func RunIDs(ctx context.Context, s Lister, top int, after string) ([]string, bool, error) {
+	items, err := s.List(ctx, recordPrefix)
+	if err != nil {
+		return nil, false, fmt.Errorf("run: list records: %w", err)
+	}
+	var ids []string
+	for _, it := range items {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(it.Name, recordPrefix), ".json")
+		if ok && ValidRunID(id) && (after == "" || id < after) {
+			ids = append(ids, id)
+		}
+	}
+	// Run ids begin with their start time, so name order is time order.
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(b, a) })
+	if len(ids) > top {
+		return ids[:top], true, nil
+	}
+	return ids, false, nil
+}
+
+// EncodeRecord returns the stored form of rec.
+func EncodeRecord(rec Record) io.Reader {
+	if rec.Tenants == nil {
+		rec.Tenants = []TenantResult{}
+	}
+	b, _ := json.MarshalIndent(rec, "", "  ") // a Record always marshals
+	return bytes.NewReader(b)
+}
