@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -592,22 +593,39 @@ func TestInfraPackage(t *testing.T) {
 			t.Errorf("infra/scripts/package.ps1 lacks %s", want)
 		}
 	}
+	// The scripts stage every top-level <Function>/function.json (sh: the glob */function.json),
+	// so each function the handler serves must sit there, not deeper.
+	staged, err := filepath.Glob(infraPath("*", "function.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var functions []string
+	for _, f := range staged {
+		functions = append(functions, filepath.Base(filepath.Dir(f)))
+	}
+	for _, want := range []string{"ReportTimer", "ReportHttp", "ReportQueue"} {
+		if !slices.Contains(functions, want) {
+			t.Errorf("*/function.json matches %v, which lacks %s: the package would not ship it", functions, want)
+		}
+	}
 }
 
 // functionJSON is a <Function>/function.json.
 type functionJSON struct {
 	Bindings []struct {
-		Name      string   `json:"name"`
-		Type      string   `json:"type"`
-		Direction string   `json:"direction"`
-		Schedule  string   `json:"schedule"`
-		Route     string   `json:"route"`
-		Methods   []string `json:"methods"`
+		Name       string   `json:"name"`
+		Type       string   `json:"type"`
+		Direction  string   `json:"direction"`
+		Schedule   string   `json:"schedule"`
+		Route      string   `json:"route"`
+		Methods    []string `json:"methods"`
+		QueueName  string   `json:"queueName"`
+		Connection string   `json:"connection"`
 	} `json:"bindings"`
 }
 
 // TestFunctionsHostJSON: host.json starts bin/handler as a custom handler, forwards HTTP requests
-// untouched, and takes extension bundle 4.
+// untouched, takes extension bundle 4, and reads run requests the way the handler queues them.
 func TestFunctionsHostJSON(t *testing.T) {
 	var host struct {
 		Version         string `json:"version"`
@@ -621,6 +639,14 @@ func TestFunctionsHostJSON(t *testing.T) {
 			} `json:"description"`
 			EnableForwardingHTTPRequest *bool `json:"enableForwardingHttpRequest"`
 		} `json:"customHandler"`
+		Extensions struct {
+			Queues struct {
+				MessageEncoding   string `json:"messageEncoding"`
+				MaxDequeueCount   *int   `json:"maxDequeueCount"`
+				BatchSize         *int   `json:"batchSize"`
+				NewBatchThreshold *int   `json:"newBatchThreshold"`
+			} `json:"queues"`
+		} `json:"extensions"`
 	}
 	infraReadJSON(t, &host, "host.json")
 	if host.Version != "2.0" {
@@ -635,6 +661,30 @@ func TestFunctionsHostJSON(t *testing.T) {
 	if host.ExtensionBundle.ID != "Microsoft.Azure.Functions.ExtensionBundle" || host.ExtensionBundle.Version != "[4.*, 5.0.0)" {
 		t.Errorf("extensionBundle = %+v, want Microsoft.Azure.Functions.ExtensionBundle [4.*, 5.0.0)", host.ExtensionBundle)
 	}
+	// reportstore.Queue.Send base64-encodes each run request. The queue extension's default is
+	// base64 too, but stated here it cannot change under us; with "none", ReportQueue would get
+	// the base64 text instead of the request.
+	q := host.Extensions.Queues
+	if !strings.EqualFold(q.MessageEncoding, "base64") {
+		t.Errorf("extensions.queues.messageEncoding = %q, want base64 (reportstore.Queue.Send base64-encodes)", q.MessageEncoding)
+	}
+	// The handler tells a last attempt from a retry by DequeueCount: it must know the host's limit.
+	if q.MaxDequeueCount == nil || *q.MaxDequeueCount != customhandler.MaxDequeueCount {
+		t.Errorf("extensions.queues.maxDequeueCount = %v, want customhandler.MaxDequeueCount (%d)", ptrString(q.MaxDequeueCount), customhandler.MaxDequeueCount)
+	}
+	// A report run is heavy: at most batchSize+newBatchThreshold = 1 at a time per instance.
+	if q.BatchSize == nil || q.NewBatchThreshold == nil || *q.BatchSize+*q.NewBatchThreshold != 1 {
+		t.Errorf("extensions.queues batchSize = %v, newBatchThreshold = %v, want 1 and 0: one report run per instance",
+			ptrString(q.BatchSize), ptrString(q.NewBatchThreshold))
+	}
+}
+
+// ptrString formats an optional JSON number, "unset" when absent.
+func ptrString(p *int) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(*p)
 }
 
 // TestFunctionsReportTimer: the timer fires on the REPORT_SCHEDULE app setting.
@@ -674,6 +724,83 @@ func TestFunctionsReportHttp(t *testing.T) {
 	}
 	if triggers != 1 || outputs != 1 {
 		t.Errorf("ReportHttp has %d httpTrigger and %d http output bindings, want exactly one of each", triggers, outputs)
+	}
+}
+
+// TestFunctionsReportQueue: ReportQueue is triggered by the run-request queue that ReportHttp
+// fills, in the host's storage account (AzureWebJobsStorage, reached as the managed identity),
+// under the binding name the handler reads the message from.
+func TestFunctionsReportQueue(t *testing.T) {
+	var fn functionJSON
+	infraReadJSON(t, &fn, "ReportQueue", "function.json")
+	if len(fn.Bindings) != 1 {
+		t.Fatalf("ReportQueue has %d bindings, want one queueTrigger", len(fn.Bindings))
+	}
+	b := fn.Bindings[0]
+	if b.Type != "queueTrigger" || b.Direction != "in" {
+		t.Errorf("ReportQueue binding = %s/%s, want queueTrigger/in", b.Type, b.Direction)
+	}
+	if b.QueueName != customhandler.RunQueue {
+		t.Errorf("ReportQueue queueName = %q, want customhandler.RunQueue %q", b.QueueName, customhandler.RunQueue)
+	}
+	if b.Connection != settings.KeyWebJobs {
+		t.Errorf("ReportQueue connection = %q, want %s (the account the handler sends run requests to)", b.Connection, settings.KeyWebJobs)
+	}
+	if b.Name != customhandler.QueueBinding {
+		t.Errorf("ReportQueue binding name = %q, want customhandler.QueueBinding %q (the key of the message in Data)", b.Name, customhandler.QueueBinding)
+	}
+}
+
+// infraQueueName is what Azure Storage accepts as a queue name: 3-63 lower-case letters, digits
+// and single hyphens, starting and ending with a letter or digit.
+var infraQueueName = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+
+// TestInfraRunQueue: the deployment creates the run-request queue (main.bicep passes it to the
+// storage module, which creates every queue it is given) and the identity may use it.
+func TestInfraRunQueue(t *testing.T) {
+	if q := customhandler.RunQueue; !infraQueueName.MatchString(q) || len(q) > 63 {
+		t.Errorf("customhandler.RunQueue = %q, not a valid Storage queue name", q)
+	}
+	files := infraBicepFiles(t)
+	main := files["main.bicep"]
+	at := strings.Index(main, "\nmodule storage 'modules/storage.bicep' =")
+	if at < 0 {
+		t.Fatal("main.bicep: no module storage 'modules/storage.bicep'")
+	}
+	list, err := bicepWithoutComments(bicepValue(t, bicepValueAt(t, main, at+1), "queueNames:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entries are string literals or names of string variables of main.bicep.
+	var queues []string
+	for _, e := range strings.Fields(strings.Trim(list, "[]")) {
+		if v, ok := strings.CutPrefix(e, "'"); ok {
+			queues = append(queues, strings.TrimSuffix(v, "'"))
+			continue
+		}
+		m := regexp.MustCompile(`(?m)^var ` + regexp.QuoteMeta(e) + ` = '([^']*)'`).FindStringSubmatch(main)
+		if m == nil {
+			t.Fatalf("main.bicep: storage queueNames entry %s is neither a string nor a var holding one", e)
+		}
+		queues = append(queues, m[1])
+	}
+	if !slices.Contains(queues, customhandler.RunQueue) {
+		t.Errorf("main.bicep: the storage module creates queues %q, which lack customhandler.RunQueue %q", queues, customhandler.RunQueue)
+	}
+	for _, want := range []string{
+		"param queueNames array",
+		"'Microsoft.Storage/storageAccounts/queueServices@",
+		"'Microsoft.Storage/storageAccounts/queueServices/queues@",
+		"for queueName in queueNames",
+		"name: queueName",
+	} {
+		if !strings.Contains(files["modules/storage.bicep"], want) {
+			t.Errorf("infra/modules/storage.bicep lacks %s", want)
+		}
+	}
+	// The UAMI sends (ReportHttp) and receives (the host's trigger) with Entra ID: no shared key.
+	if !strings.Contains(bicepValue(t, files["modules/rbac.bicep"], "var storageRoles ="), "{ name: 'Storage Queue Data Contributor', id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' }") {
+		t.Error("infra/modules/rbac.bicep storageRoles lacks Storage Queue Data Contributor (974c5e8b-45b9-4653-ba55-5f855dd0fb88)")
 	}
 }
 

@@ -84,7 +84,7 @@ param bridgeAppDisplayName string = 'tenantreport (${environmentName})'
 
 @minValue(40)
 @maxValue(1000)
-@description('Flex Consumption scale-out limit. A report run is one process on one instance (the timer is a singleton); more instances only serve HTTP polls, so the plan\'s floor is plenty.')
+@description('Flex Consumption scale-out limit. A report run is one process on one instance: the timer is a singleton, and each instance takes one queued on-demand run at a time (host.json extensions.queues); other instances serve HTTP requests, so the plan\'s floor is plenty.')
 param maximumInstanceCount int = 40
 
 // ----- The Graph permissions of the bridge app ----------------------------------------------------
@@ -128,6 +128,10 @@ var tags = {
 var reportsContainerName = 'reports'
 // Where Flex Consumption keeps the deployed package (read with the UAMI).
 var deploymentContainerName = 'app-package'
+// The run-request queue (internal/customhandler RunQueue): POST /api/reports (ReportHttp) puts a
+// run request on it and ReportQueue (ReportQueue/function.json, connection AzureWebJobsStorage)
+// executes it. It lives in the host's storage account, reached as the UAMI.
+var runQueueName = 'tenantreport-runs'
 
 // ----- Resources ----------------------------------------------------------------------------------
 
@@ -168,6 +172,9 @@ module storage 'modules/storage.bicep' = {
     containerNames: [
       deploymentContainerName
       reportsContainerName
+    ]
+    queueNames: [
+      runQueueName
     ]
   }
 }

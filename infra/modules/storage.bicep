@@ -1,6 +1,7 @@
 // The storage account: the Functions host's storage (AzureWebJobsStorage: timer schedule status and
-// singleton locks in blobs, queues, tables), the Flex Consumption deployment container, and the
-// reports container (workbooks and run records).
+// singleton locks in blobs, queues, tables), the Flex Consumption deployment container, the
+// reports container (workbooks and run records), and the run-request queue that ReportHttp fills
+// and ReportQueue drains.
 //
 // Shared key access is disabled: there is no connection string with an account key anywhere, and
 // every caller authenticates with Entra ID and is authorised by RBAC (rbac.bicep). Blobs are never
@@ -17,6 +18,9 @@ param tags object = {}
 
 @description('Blob containers to create (private).')
 param containerNames array
+
+@description('Storage queues to create.')
+param queueNames array = []
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -54,6 +58,18 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   properties: {
     publicAccess: 'None'
   }
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// Created by the deployment, so that neither the queue trigger's listener nor the first
+// POST /api/reports depends on who creates a queue first.
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
+  parent: queueService
+  name: queueName
 }]
 
 output name string = storage.name
