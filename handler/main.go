@@ -11,6 +11,12 @@
 //	handler doctor [--tenant ID] [--json]  is every tenant ready? exit 1 if not
 //	handler consent-url --tenant ID        the admin-consent URL of the bridge app in a tenant
 //	handler permissions [--json]           the Graph permissions the enabled sections need
+//	handler reports list [--top N] [--json]           the runs in storage, newest first
+//	handler reports show <runId|latest>               a run record as JSON
+//	handler reports download <runId|latest> [-o FILE] a run's workbook
+//
+// The reports commands read the store directly, so they need storage access
+// and no function key; --dir DIR reads the directory of `handler run --out DIR`.
 //
 // Settings are read from the environment; see internal/settings.
 package main
@@ -61,6 +67,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return consentURL(args, getenv, stdout, stderr)
 	case "permissions":
 		return permissions(args, getenv, stdout, stderr)
+	case "reports":
+		return reports(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -80,4 +88,5 @@ commands:
   doctor    check each tenant: managed identity, exchange, permissions, Graph
   consent-url --tenant ID   print the admin-consent URL of the bridge app
   permissions               print the Graph permissions the enabled sections need
+  reports list|show|download   read runs and workbooks from storage (handler reports help)
 `

@@ -2,7 +2,6 @@ package customhandler
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,10 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
@@ -75,7 +72,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "invalidBody", `the body is not {"tenants":[…],"sections":[…]}: `+err.Error())
 			return
 		}
-		if dec.More() {
+		// Not dec.More: it reports false for a stray "}" or "]".
+		if _, err := dec.Token(); err != io.EOF {
 			apiError(w, http.StatusBadRequest, "invalidBody", "the body has data after its JSON object")
 			return
 		}
@@ -110,24 +108,6 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 
 func runPath(runID string) string { return "/api/reports/" + runID }
 
-// runSummary is one run in the list.
-type runSummary struct {
-	RunID        string     `json:"runId"`
-	Trigger      string     `json:"trigger"`
-	State        run.State  `json:"state"`
-	Reason       string     `json:"reason,omitempty"`
-	Tenants      []string   `json:"requestedTenants,omitempty"`
-	Sections     []string   `json:"requestedSections,omitempty"`
-	Requested    time.Time  `json:"requested,omitzero"`
-	Started      time.Time  `json:"started,omitzero"`
-	Finished     time.Time  `json:"finished,omitzero"`
-	TenantsTotal int        `json:"tenantsTotal"`
-	TenantsDone  int        `json:"tenantsDone"`
-	TenantCounts run.Counts `json:"tenantCounts"`
-	ReportBytes  int64      `json:"reportBytes,omitempty"`
-	URL          string     `json:"url"`
-}
-
 // list answers the runs, newest first, a page at a time.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -149,50 +129,32 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(b)
 	}
-	ids, more, err := run.RunIDs(r.Context(), h.store, top, after)
+	recs, more, err := run.ListRecords(r.Context(), h.store, top, after)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "run records not listed", "error", err)
 		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the runs could not be listed; try again")
 		return
 	}
-	runs := make([]runSummary, len(ids))
-	var g errgroup.Group
-	g.SetLimit(8)
-	for i, id := range ids {
-		g.Go(func() error {
-			rec, err := run.ReadRecord(r.Context(), h.store, id)
-			if err != nil {
-				return err
-			}
-			runs[i] = summarize(rec)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		h.log.ErrorContext(r.Context(), "run record not read", "error", err)
-		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "a run record could not be read; try again")
-		return
+	runs := make([]runSummary, len(recs))
+	for i, rec := range recs {
+		runs[i] = runSummary{rec.Summary(), runPath(rec.RunID)}
 	}
 	page := struct {
 		Runs         []runSummary `json:"runs"`
 		Continuation string       `json:"continuation,omitempty"`
 	}{Runs: runs}
 	if more {
-		page.Continuation = base64.RawURLEncoding.EncodeToString([]byte(ids[len(ids)-1]))
+		page.Continuation = base64.RawURLEncoding.EncodeToString([]byte(recs[len(recs)-1].RunID))
 		w.Header().Set("Link", fmt.Sprintf(`</api/reports?top=%d&continuation=%s>; rel="next"`, top, page.Continuation))
 	}
 	writeJSON(w, http.StatusOK, page)
 }
 
-func summarize(rec run.Record) runSummary {
-	return runSummary{RunID: rec.RunID, Trigger: rec.Trigger, State: rec.State, Reason: rec.Reason,
-		Tenants: rec.RequestedTenants, Sections: rec.RequestedSections, Requested: rec.Requested, Started: rec.Started,
-		Finished: rec.Finished, TenantsTotal: rec.TenantsTotal, TenantsDone: rec.TenantsDone, TenantCounts: rec.Counts(),
-		ReportBytes: rec.ReportBytes, URL: runPath(rec.RunID)}
+// runSummary is a run in the list, with the URL of its record.
+type runSummary struct {
+	run.Summary
+	URL string `json:"url"`
 }
-
-// errNoRun is a run id that names no run.
-var errNoRun = errors.New("no such run")
 
 // record reads the record the URL names, writing the error reply itself
 // when there is none.
@@ -204,7 +166,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 	)
 	switch {
 	case id == latest:
-		rec, err = h.latest(r.Context())
+		rec, err = run.Latest(r.Context(), h.store)
 	case !run.ValidRunID(id):
 		// Checked before anything touches storage: an id is the only part
 		// of a blob name a caller chooses.
@@ -214,7 +176,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 		rec, err = run.ReadRecord(r.Context(), h.store, id)
 	}
 	switch {
-	case errors.Is(err, reportstore.ErrNotFound), errors.Is(err, errNoRun):
+	case errors.Is(err, reportstore.ErrNotFound):
 		apiError(w, http.StatusNotFound, "runNotFound", "no run "+id)
 		return rec, false
 	case err != nil:
@@ -223,30 +185,6 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 		return rec, false
 	}
 	return rec, true
-}
-
-// latest is the record of the newest run that produced a workbook.
-func (h *handler) latest(ctx context.Context) (run.Record, error) {
-	after := ""
-	for {
-		ids, more, err := run.RunIDs(ctx, h.store, maxTop, after)
-		if err != nil {
-			return run.Record{}, err
-		}
-		for _, id := range ids {
-			rec, err := run.ReadRecord(ctx, h.store, id)
-			if err != nil {
-				return rec, err
-			}
-			if rec.State.Finished() && rec.HasReport() {
-				return rec, nil
-			}
-		}
-		if !more {
-			return run.Record{}, fmt.Errorf("%w: no run has a workbook yet", errNoRun)
-		}
-		after = ids[len(ids)-1]
-	}
 }
 
 func (h *handler) show(w http.ResponseWriter, r *http.Request) {
@@ -293,10 +231,9 @@ func (h *handler) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	day := cmp.Or(rec.Requested, rec.Started).UTC().Format(time.DateOnly)
 	hdr.Set("Content-Type", xlsxType)
 	hdr.Set("Content-Length", strconv.FormatInt(item.Size, 10))
-	hdr.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="tenantreport-%s-%s.xlsx"`, day, rec.RunID))
+	hdr.Set("Content-Disposition", `attachment; filename="`+run.DownloadName(rec.RunID)+`"`)
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent: all that is left is to cut the body short,

@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -228,6 +231,99 @@ func RunIDs(ctx context.Context, s Lister, top int, after string) ([]string, boo
 		return ids[:top], true, nil
 	}
 	return ids, false, nil
+}
+
+// Store reads run records and workbooks. *reportstore.Store and
+// *reportstore.Dir satisfy it.
+type Store interface {
+	Lister
+	Opener
+}
+
+// ListRecords returns up to top records, newest first, of runs older than
+// after ("" = from the newest), and whether more follow. A record removed
+// while listing is left out.
+func ListRecords(ctx context.Context, s Store, top int, after string) ([]Record, bool, error) {
+	ids, more, err := RunIDs(ctx, s, top, after)
+	if err != nil {
+		return nil, false, err
+	}
+	recs := make([]Record, len(ids))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() error {
+			rec, err := ReadRecord(ctx, s, id)
+			if errors.Is(err, reportstore.ErrNotFound) {
+				return nil
+			}
+			recs[i] = rec
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, false, err
+	}
+	return slices.DeleteFunc(recs, func(r Record) bool { return r.RunID == "" }), more, nil
+}
+
+// Latest returns the record of the newest finished run with a workbook; an
+// error wrapping [reportstore.ErrNotFound] when there is none.
+func Latest(ctx context.Context, s Store) (Record, error) {
+	// RunIDs lists every record whatever top is; one pass is enough.
+	ids, _, err := RunIDs(ctx, s, math.MaxInt, "")
+	if err != nil {
+		return Record{}, err
+	}
+	for _, id := range ids {
+		rec, err := ReadRecord(ctx, s, id)
+		if errors.Is(err, reportstore.ErrNotFound) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return rec, err
+		}
+		if rec.State.Finished() && rec.HasReport() {
+			return rec, nil
+		}
+	}
+	return Record{}, fmt.Errorf("run: latest: %w: no finished run has a workbook", reportstore.ErrNotFound)
+}
+
+// DownloadName is the file name a run's workbook is offered under:
+// tenantreport-<yyyy-mm-dd>-<runId>.xlsx, dated like its name in the store
+// (a run id begins with the UTC time it was requested).
+func DownloadName(runID string) string {
+	if !ValidRunID(runID) {
+		return "tenantreport.xlsx"
+	}
+	return "tenantreport-" + runID[:4] + "-" + runID[4:6] + "-" + runID[6:8] + "-" + runID + ".xlsx"
+}
+
+// Summary is a run in a list: its record without the per-tenant detail.
+type Summary struct {
+	RunID        string    `json:"runId"`
+	Trigger      string    `json:"trigger"`
+	State        State     `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Tenants      []string  `json:"requestedTenants,omitempty"`
+	Sections     []string  `json:"requestedSections,omitempty"`
+	Requested    time.Time `json:"requested,omitzero"`
+	Started      time.Time `json:"started,omitzero"`
+	Finished     time.Time `json:"finished,omitzero"`
+	TenantsTotal int       `json:"tenantsTotal"`
+	TenantsDone  int       `json:"tenantsDone"`
+	TenantCounts Counts    `json:"tenantCounts"`
+	Report       string    `json:"report,omitempty"`
+	ReportBytes  int64     `json:"reportBytes,omitempty"`
+}
+
+// Summary returns r as a run in a list.
+func (r Record) Summary() Summary {
+	return Summary{RunID: r.RunID, Trigger: r.Trigger, State: r.State, Reason: r.Reason,
+		Tenants: r.RequestedTenants, Sections: r.RequestedSections, Requested: r.Requested, Started: r.Started,
+		Finished: r.Finished, TenantsTotal: r.TenantsTotal, TenantsDone: r.TenantsDone, TenantCounts: r.Counts(),
+		Report: r.Report, ReportBytes: r.ReportBytes}
 }
 
 // EncodeRecord returns the stored form of rec.
