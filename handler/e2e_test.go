@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,10 +19,14 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
+	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
@@ -469,5 +474,155 @@ func TestDoctor(t *testing.T) {
 	}
 	if !res.Ready || res.ManagedIdentity != "ok" || len(res.Tenants) != 1 || !res.Tenants[0].Ready || len(res.Tenants[0].Granted) == 0 {
 		t.Errorf("doctor --json = %+v, want one ready tenant with its granted permissions", res)
+	}
+}
+
+// TestOnDemandEndToEnd drives serve as the Functions host does: a forwarded
+// POST /api/reports, the queue message it left, the ReportQueue invocation
+// that carries it, then the record, the list and the download.
+func TestOnDemandEndToEnd(t *testing.T) {
+	conn := azuritetest.ConnectionString(t)
+	container := azuritetest.Container(t)
+	world := emulator.SampleWorld()
+	em, err := emulator.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	h := startHandler(t, append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container))
+	queue, err := azqueue.NewQueueClientFromConnectionString(conn, customhandler.RunQueue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string, header ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, h.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	invoke := func(function, body string) []string {
+		t.Helper()
+		resp, reply := call(http.MethodPost, "/"+function, body, "Content-Type", "application/json",
+			customhandler.HeaderInvocationID, "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c", customhandler.HeaderHostVersion, "4.1042.0.0")
+		var ir customhandler.InvokeResponse
+		if err := json.Unmarshal(reply, &ir); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /%s = %d %s (%v)\nlogs:\n%s", function, resp.StatusCode, reply, err, h.logs())
+		}
+		return ir.Logs
+	}
+
+	// A timer run first, so the list holds both kinds.
+	invoke("ReportTimer", `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`)
+
+	// The forwarded request, as a caller's curl reaches the host.
+	resp, body := call(http.MethodPost, "/api/reports", `{"sections":["tenant","users","licences"]}`,
+		"Content-Type", "application/json", "x-functions-key", "not-checked-by-the-handler", "X-Forwarded-For", "203.0.113.7")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /api/reports = %d %s\n%s", resp.StatusCode, body, h.logs())
+	}
+	var accepted run.Record
+	if err := json.Unmarshal(body, &accepted); err != nil || accepted.State != run.StateQueued {
+		t.Fatalf("202 body = %s (%v), want a queued record", body, err)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/api/reports/"+accepted.RunID || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("Location = %q, Retry-After = %q; want /api/reports/%s and a delay", loc, resp.Header.Get("Retry-After"), accepted.RunID)
+	}
+
+	// The queue holds one message: the run request, base64 as the queue
+	// extension expects.
+	msgs, err := queue.DequeueMessages(t.Context(), &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs.Messages) != 1 {
+		t.Fatalf("queue holds %d messages, want 1", len(msgs.Messages))
+	}
+	m := msgs.Messages[0]
+	text, err := base64.StdEncoding.DecodeString(*m.MessageText)
+	if err != nil {
+		t.Fatalf("message %q is not base64: %v", *m.MessageText, err)
+	}
+	// The invocation as the host sends it: the message and every metadata
+	// string or number JSON-encoded twice.
+	twice := func(v any) string { b, _ := json.Marshal(v); b, _ = json.Marshal(string(b)); return string(b) }
+	queueInvocation := func(dequeueCount int) string {
+		return `{"Data":{"` + customhandler.QueueBinding + `":` + twice(string(text)) + `},"Metadata":{` +
+			`"DequeueCount":` + twice(dequeueCount) + `,"Id":` + twice(*m.MessageID) + `,"PopReceipt":` + twice(*m.PopReceipt) +
+			`,"InsertionTime":` + twice(m.InsertionTime.Format(time.RFC3339)) + `,"ExpirationTime":` + twice(m.ExpirationTime.Format(time.RFC3339)) +
+			`,"NextVisibleTime":` + twice(m.TimeNextVisible.Format(time.RFC3339)) +
+			`,"sys":{"MethodName":"ReportQueue","UtcNow":` + twice(time.Now().UTC().Format(time.RFC3339Nano)) + `,"RandGuid":` + twice("8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d") + `}}}`
+	}
+	logs := invoke("ReportQueue", queueInvocation(1))
+	if !strings.Contains(strings.Join(logs, "\n"), "run "+accepted.RunID+": partial") {
+		t.Errorf("ReportQueue logs = %q, want the run partial (Northwind never consented)", logs)
+	}
+
+	resp, body = call(http.MethodGet, "/api/reports/"+accepted.RunID, "")
+	var rec run.Record
+	if err := json.Unmarshal(body, &rec); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET record = %d %s", resp.StatusCode, body)
+	}
+	if rec.State != run.StatePartial || rec.Trigger != "http" || rec.TenantsDone != len(world.Tenants) || !slices.Equal(rec.RequestedSections, []string{"tenant", "users", "licences"}) {
+		t.Errorf("record = %s %s %d/%d sections %q; want partial, http, all tenants, the requested sections", rec.State, rec.Trigger, rec.TenantsDone, rec.TenantsTotal, rec.RequestedSections)
+	}
+
+	resp, body = call(http.MethodGet, "/api/reports/"+accepted.RunID+"/download", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == "" || resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) ||
+		resp.Header.Get("Content-Disposition") != `attachment; filename="`+run.DownloadName(accepted.RunID)+`"` {
+		t.Fatalf("download = %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	store, err := reportstore.NewFromConnectionString(conn, container, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := store.Open(t.Context(), rec.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(body, blob) {
+		t.Errorf("download is %d bytes, not the %d of blob %s", len(body), len(blob), rec.Report)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("downloaded workbook does not open: %v", err)
+	}
+	defer f.Close()
+	checkSampleReport(t, world, f)
+	if sheets := f.GetSheetList(); !slices.Equal(sheets, []string{"Summary", "Domains", "Users", "Licences", "Run status"}) {
+		t.Errorf("sheets = %q, want the requested sections' only", sheets)
+	}
+
+	// The queue delivers again: acknowledged, no second report.
+	logs = invoke("ReportQueue", queueInvocation(2))
+	if !strings.Contains(strings.Join(logs, "\n"), "nothing to do") {
+		t.Errorf("second delivery logs = %q, want nothing done", logs)
+	}
+	if items, _ := store.List(t.Context(), "reports/"); len(items) != 2 {
+		t.Errorf("workbooks = %v, want the timer's and the on-demand run's", items)
+	}
+
+	resp, body = call(http.MethodGet, "/api/reports", "")
+	var page struct{ Runs []run.Summary }
+	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/reports = %d %s", resp.StatusCode, body)
+	}
+	if len(page.Runs) != 2 || page.Runs[0].RunID != accepted.RunID || page.Runs[1].Trigger != "timer" || page.Runs[1].State != run.StatePartial {
+		t.Errorf("list = %+v, want the on-demand run, then the timer run", page.Runs)
 	}
 }

@@ -49,6 +49,14 @@ func TestDecode(t *testing.T) {
 	if err := Decode(json.RawMessage(`"\"1\""`), &s); err != nil || s != "1" {
 		t.Errorf(`Decode("\"1\"") = %q, %v, want "1"`, s, err)
 	}
+	// A queue message whose text is JSON: a string in a string.
+	var req run.Request
+	if err := Decode(json.RawMessage(`"\"{\\\"runId\\\":\\\"r1\\\",\\\"trigger\\\":\\\"http\\\"}\""`), &req); err != nil || req.RunID != "r1" || req.Trigger != "http" {
+		t.Errorf("Decode(string in a string) = %+v, %v; want runId r1, trigger http", req, err)
+	}
+	if err := Decode(json.RawMessage(`"\"{\\\"runId\\\":\\\"r1\\\"}\""`), &s); err != nil || s != `{"runId":"r1"}` {
+		t.Errorf("Decode(string in a string) into a string = %q, %v; want the message text", s, err)
+	}
 	var n int
 	for _, in := range []string{`"1"`, `1`} {
 		n = 0

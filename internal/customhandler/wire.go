@@ -40,28 +40,32 @@ type TimerInfo struct {
 // Decode decodes one binding or metadata value into v. The host sends JSON
 // objects as objects but strings, numbers and null as JSON strings holding
 // their JSON text: the queue message hello arrives as "\"hello\"", the
-// dequeue count 1 as "1". Both that form and plain JSON are accepted: a
-// value that is a JSON string is decoded once more when its content is
-// itself JSON of the target's shape.
+// dequeue count 1 as "1", and a queue message whose text is a JSON object
+// as a string holding a string holding the object. Plain JSON is accepted
+// too. A string target takes the text inside the string layers; any other
+// target is decoded from what the layers hold.
 func Decode(raw json.RawMessage, v any) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '"' {
-		if err := json.Unmarshal(raw, v); err != nil {
+	const maxLayers = 3 // the host's, the message text's, and one to spare
+	for range maxLayers {
+		if len(raw) == 0 || raw[0] != '"' {
+			break
+		}
+		var inner string
+		if err := json.Unmarshal(raw, &inner); err != nil {
 			return fmt.Errorf("customhandler: decode %.40s: %w", raw, err)
 		}
-		return nil
-	}
-	var inner string
-	if err := json.Unmarshal(raw, &inner); err != nil {
-		return fmt.Errorf("customhandler: decode %.40s: %w", raw, err)
-	}
-	if err := json.Unmarshal([]byte(inner), v); err == nil {
-		return nil
-	}
-	// Not double-encoded: a plain JSON string. It fits only a string target.
-	if s, ok := v.(*string); ok {
-		*s = inner
-		return nil
+		next := bytes.TrimSpace([]byte(inner))
+		if s, ok := v.(*string); ok && (len(next) == 0 || next[0] != '"' || !json.Valid(next)) {
+			// The innermost string: its text is the value, even if it
+			// reads as JSON of another type ("1", "true").
+			*s = inner
+			return nil
+		}
+		if !json.Valid(next) {
+			break
+		}
+		raw = next
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("customhandler: decode %.40s: %w", raw, err)
