@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
@@ -62,7 +63,7 @@ func permissions(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	var per []sectionPerms
 	for _, name := range secs {
-		s, _ := graphdata.SectionByName(name)
+		s, _ := section.Lookup(name)
 		per = append(per, sectionPerms{Section: name, Permissions: s.Permissions, Premium: s.Premium})
 	}
 	least := graphdata.LeastPrivilege(secs)

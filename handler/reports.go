@@ -116,7 +116,7 @@ func runArg(cmd string, pos []string) (string, error) {
 	case len(pos) > 1:
 		return "", fmt.Errorf("reports %s: want one run id, got %q", cmd, pos)
 	case pos[0] != latestRun && !run.ValidRunID(pos[0]):
-		return "", fmt.Errorf("reports %s: %.80q is not a run id (like 20261201T060000Z-1a2b3c) or %q", cmd, pos[0], latestRun)
+		return "", fmt.Errorf("reports %s: %.80q is not a run id (like 20261201T060000123Z-1a2b3c) or %q", cmd, pos[0], latestRun)
 	}
 	return pos[0], nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
+	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -82,7 +83,7 @@ func seedReports(t *testing.T, s run.Uploader) seededRuns {
 		seeded.records[id] = rec
 	}
 	tenant := func(id string, st run.Status) run.TenantResult {
-		return run.TenantResult{TenantID: id, DisplayName: "Tenant " + id[:4], Status: st, Users: 3, EnabledUsers: 2}
+		return run.TenantResult{TenantID: id, DisplayName: "Tenant " + id[:4], Status: st, Result: graphdata.Result{Users: 3, EnabledUsers: 2}}
 	}
 	ok := tenant("11111111-1111-1111-1111-111111111111", run.StatusOK)
 	partial := tenant("22222222-2222-2222-2222-222222222222", run.StatusPartial)

@@ -170,7 +170,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 	case !run.ValidRunID(id):
 		// Checked before anything touches storage: an id is the only part
 		// of a blob name a caller chooses.
-		apiError(w, http.StatusBadRequest, "invalidRunId", fmt.Sprintf("%.80q is not a run id (like 20261201T060000Z-1a2b3c) or %q", id, latest))
+		apiError(w, http.StatusBadRequest, "invalidRunId", fmt.Sprintf("%.80q is not a run id (like 20261201T060000123Z-1a2b3c) or %q", id, latest))
 		return rec, false
 	default:
 		rec, err = run.ReadRecord(r.Context(), h.store, id)

@@ -26,6 +26,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -57,8 +58,9 @@ var apiDirectory = apiCollector(func(_ context.Context, t settings.Tenant, secti
 		sr := graphdata.SectionResult{Section: s, Status: graphdata.SectionOK}
 		if s == "users" {
 			for i := range usersPerTenant {
-				u := graphdata.User{ID: fmt.Sprintf("%s-%d", t.ID[:8], i), DisplayName: fmt.Sprintf("%s user %d", t.DisplayName, i),
-					UserPrincipalName: fmt.Sprintf("user%d@%s.example", i, strings.ToLower(t.DisplayName)), UserType: "Member", AccountEnabled: true}
+				enabled := true
+				u := section.User{ID: fmt.Sprintf("%s-%d", t.ID[:8], i), DisplayName: fmt.Sprintf("%s user %d", t.DisplayName, i),
+					UserPrincipalName: fmt.Sprintf("user%d@%s.example", i, strings.ToLower(t.DisplayName)), UserType: "Member", AccountEnabled: &enabled}
 				if err := emit("users", u); err != nil {
 					return res, err
 				}
@@ -526,7 +528,7 @@ func TestAPINotFound(t *testing.T) {
 
 // allowedNames are the only names the API may ask storage for: run
 // records by valid id, workbooks, and the record list prefix.
-var allowedNames = regexp.MustCompile(`^(runs/|runs/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\.json|reports/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\.xlsx)$`)
+var allowedNames = regexp.MustCompile(`^(runs/|runs/[0-9]{8}T[0-9]{6}([0-9]{3})?Z-[0-9a-f]{6}\.json|reports/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{8}T[0-9]{6}([0-9]{3})?Z-[0-9a-f]{6}\.xlsx)$`)
 
 func TestAPIHostileRunIDs(t *testing.T) {
 	t.Parallel()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/run"
 )
 
@@ -173,7 +174,7 @@ func TestReportTimer(t *testing.T) {
 	h := timerHandler(runnerFunc(func(_ context.Context, tr string) (run.Record, error) {
 		trigger = tr
 		return run.Record{RunID: "r1", Report: "reports/2026/11/22/r1.xlsx", ReportBytes: 1234, Tenants: []run.TenantResult{
-			{TenantID: "t1", DisplayName: "Contoso", Status: run.StatusOK, Users: 250},
+			{TenantID: "t1", DisplayName: "Contoso", Status: run.StatusOK, Result: graphdata.Result{Users: 250}},
 			{TenantID: "t2", DisplayName: "Northwind", Status: run.StatusFailed, Error: "tenantauth: tenant t2: AADSTS700016: not consented"},
 		}}, nil
 	}), slog.New(slog.NewTextHandler(t.Output(), nil)))

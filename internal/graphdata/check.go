@@ -7,6 +7,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/microsoftgraph/msgraph-sdk-go/organization"
 
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -53,7 +54,8 @@ func (c *Collector) Check(ctx context.Context, t settings.Tenant) Readiness {
 	}
 	slices.Sort(r.Roles)
 	for _, name := range c.Sections {
-		for _, p := range sections[name].Missing(r.Roles) {
+		sec, _ := section.Lookup(name)
+		for _, p := range Missing(sec, r.Roles) {
 			i := slices.IndexFunc(r.Missing, func(m MissingPermission) bool { return m.Name == p })
 			if i < 0 {
 				r.Missing = append(r.Missing, MissingPermission{Permission: permissions[p]})

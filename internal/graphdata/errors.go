@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 // GraphError is an error answer of Graph to one request, with the ids
@@ -38,7 +40,7 @@ func (e *GraphError) Unwrap() error {
 
 // Explain says, for a reader of the report, what went wrong with sec and
 // what to do.
-func (e *GraphError) Explain(sec Section) string {
+func (e *GraphError) Explain(sec section.Section) string {
 	var b strings.Builder
 	switch {
 	case e.Status == http.StatusUnauthorized:

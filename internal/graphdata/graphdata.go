@@ -37,6 +37,7 @@ import (
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -63,50 +64,16 @@ type Collector struct {
 	// Now is the clock credential expiry and inactivity are measured
 	// against (nil = time.Now).
 	Now func() time.Time
+	// Waste is when a licence's unassigned seats are flagged.
+	Waste Waste
 }
 
 // Organization is the tenant's own record.
 type Organization struct {
-	ID            string
-	DisplayName   string
-	DefaultDomain string
+	ID            string `json:"id"`
+	DisplayName   string `json:"displayName"`
+	DefaultDomain string `json:"defaultDomain"`
 }
-
-// User is one row of the Users sheet.
-type User struct {
-	ID                string
-	DisplayName       string
-	UserPrincipalName string
-	Mail              string
-	UserType          string
-	AccountEnabled    bool
-	CreatedDateTime   time.Time
-	ExternalUserState string
-	JobTitle          string
-	Department        string
-	// LastSignIn and LastNonInteractiveSignIn are known only when the
-	// signin section was read (SignInKnown).
-	LastSignIn               time.Time
-	LastNonInteractiveSignIn time.Time
-	SignInKnown              bool
-	// Inactive is an account without a sign-in for 90 days (one that never
-	// signed in counts from its creation).
-	Inactive bool
-}
-
-func (u User) lastActivity() time.Time {
-	if u.LastNonInteractiveSignIn.After(u.LastSignIn) {
-		return u.LastNonInteractiveSignIn
-	}
-	if u.LastSignIn.IsZero() {
-		// Never signed in: count from creation.
-		return u.CreatedDateTime
-	}
-	return u.LastSignIn
-}
-
-// IsGuest reports whether the user is a guest (B2B) account.
-func (u User) IsGuest() bool { return u.UserType == "Guest" }
 
 // SectionStatus is the outcome of one section of one tenant.
 type SectionStatus string
@@ -135,35 +102,46 @@ type SectionResult struct {
 
 // Result is what was collected of one tenant.
 type Result struct {
-	Organization Organization
-	Users        int
-	EnabledUsers int
-	Guests       int
+	Organization Organization `json:"organization,omitzero"`
+	Users        int          `json:"users"`
+	EnabledUsers int          `json:"enabledUsers"`
+	Guests       int          `json:"guests"`
 	// Requests and Throttled count Graph requests of this tenant as they
 	// went over the wire, retries included.
-	Requests  int
-	Throttled int
+	Requests  int `json:"requests"`
+	Throttled int `json:"throttled"`
 	// Roles are the application permissions in the tenant's Graph token.
-	Roles []string
-	// Sections has one entry per enabled section, in report order.
-	Sections []SectionResult
+	Roles []string `json:"roles,omitempty"`
+	// Sections has one entry per section read, in report order; empty when
+	// the tenant could not be reached at all.
+	Sections []SectionResult `json:"sections,omitempty"`
 	Totals
+}
+
+// Section returns the outcome of the named section, if it was attempted.
+func (r Result) Section(name string) (SectionResult, bool) {
+	for _, s := range r.Sections {
+		if s.Section == name {
+			return s, true
+		}
+	}
+	return SectionResult{}, false
 }
 
 // Totals are a tenant's figures for the Summary, each valid where its
 // section is ok.
 type Totals struct {
-	InactiveUsers          int          `json:"inactiveUsers"`
-	UnusedLicences         int          `json:"unusedLicences"`
-	RoleAssignments        int          `json:"roleAssignments"`
-	FlaggedRoleAssignments int          `json:"flaggedRoleAssignments"`
-	MFAMembers             int          `json:"mfaMembers"`
-	MFARegistered          int          `json:"mfaRegistered"`
-	AdminsWithoutMFA       int          `json:"adminsWithoutMfa"`
-	EnabledCAPolicies      int          `json:"enabledCaPolicies"`
-	ExpiredCredentials     int          `json:"expiredCredentials"`
-	ExpiringCredentials    int          `json:"expiringCredentials"`
-	SecureScore            *SecureScore `json:"secureScore,omitempty"`
+	InactiveUsers          int                  `json:"inactiveUsers"`
+	UnusedLicences         int                  `json:"unusedLicences"`
+	RoleAssignments        int                  `json:"roleAssignments"`
+	FlaggedRoleAssignments int                  `json:"flaggedRoleAssignments"`
+	MFAMembers             int                  `json:"mfaMembers"`
+	MFARegistered          int                  `json:"mfaRegistered"`
+	AdminsWithoutMFA       int                  `json:"adminsWithoutMfa"`
+	EnabledCAPolicies      int                  `json:"enabledCaPolicies"`
+	ExpiredCredentials     int                  `json:"expiredCredentials"`
+	ExpiringCredentials    int                  `json:"expiringCredentials"`
+	SecureScore            *section.SecureScore `json:"secureScore,omitempty"`
 }
 
 // userFields are the properties of the Users sheet; $select keeps Graph
@@ -215,15 +193,16 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if c.Now != nil {
 		now = c.Now
 	}
-	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names}
+	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
 	results := map[string]*SectionResult{}
 	for _, name := range names {
-		if _, ok := sections[name]; !ok {
+		sec, ok := section.Lookup(name)
+		if !ok {
 			return res, fmt.Errorf("graphdata: unknown section %q", name)
 		}
 		sr := &SectionResult{Section: name}
 		results[name] = sr
-		if missing := sections[name].Missing(res.Roles); len(missing) > 0 {
+		if missing := Missing(sec, res.Roles); len(missing) > 0 {
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
 		}
 	}
@@ -243,6 +222,19 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	return res, nil
 }
 
+// collectors read each section but the users family, by name: each writes
+// its rows and returns how many.
+var collectors = map[string]func(*collection, context.Context) (int, error){
+	"tenant":            (*collection).tenant,
+	"licences":          (*collection).licences,
+	"roles":             (*collection).roles,
+	"mfa":               (*collection).mfa,
+	"devices":           (*collection).devices,
+	"conditionalaccess": (*collection).conditionalAccess,
+	"appcredentials":    (*collection).appCredentials,
+	"securescore":       (*collection).secureScore,
+}
+
 // usersFamily are the sections served by one pull of /users.
 var usersFamily = []string{"users", "signin", "guests"}
 
@@ -251,7 +243,7 @@ var usersFamily = []string{"users", "signin", "guests"}
 // when the tenant's data cannot be trusted (a spool write failed) or the
 // context ended.
 func (c *Collector) collectSection(ctx context.Context, tenantID string, col *collection, name string, results map[string]*SectionResult) error {
-	sec := sections[name]
+	sec, _ := section.Lookup(name)
 	before, start := c.Transport.Stats(tenantID), time.Now()
 	col.warnings = 0
 	var (
@@ -291,22 +283,12 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 		if sr.Section == "guests" {
 			rows = col.res.Guests
 		}
-	case "tenant":
-		rows, err = col.tenant(ctx)
-	case "licences":
-		rows, err = col.licences(ctx)
-	case "roles":
-		rows, err = col.roles(ctx)
-	case "mfa":
-		rows, err = col.mfa(ctx)
-	case "devices":
-		rows, err = col.devices(ctx)
-	case "conditionalaccess":
-		rows, err = col.conditionalAccess(ctx)
-	case "appcredentials":
-		rows, err = col.appCredentials(ctx)
-	case "securescore":
-		rows, err = col.secureScore(ctx)
+	default:
+		collect, ok := collectors[name]
+		if !ok {
+			return fmt.Errorf("graphdata: no collector for section %q", name)
+		}
+		rows, err = collect(col, ctx)
 	}
 	after := c.Transport.Stats(tenantID)
 	sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
@@ -327,7 +309,7 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 }
 
 // finish sets a section's status from its error.
-func (c *Collector) finish(sr *SectionResult, err error, sec Section) {
+func (c *Collector) finish(sr *SectionResult, err error, sec section.Section) {
 	var ge *GraphError
 	switch {
 	case err == nil:

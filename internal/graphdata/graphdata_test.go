@@ -7,6 +7,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/emulatortest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
@@ -28,12 +29,12 @@ func TestCollectUsers(t *testing.T) {
 	em, c := collector(t, world)
 	c.Sections = []string{"users"}
 	fab := world.Tenants[1] // 1200 users: two pages of 999
-	var got []graphdata.User
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, nil, func(section string, row any) error {
-		if section != "users" {
-			t.Errorf("row of section %q, want users", section)
+	var got []section.User
+	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, nil, func(name string, row any) error {
+		if name != "users" {
+			t.Errorf("row of section %q, want users", name)
 		}
-		got = append(got, row.(graphdata.User))
+		got = append(got, row.(section.User))
 		return nil
 	})
 	if err != nil {
@@ -53,7 +54,7 @@ func TestCollectUsers(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, u := range got {
-		if u.ID == "" || u.UserPrincipalName == "" || u.CreatedDateTime.IsZero() || seen[u.ID] {
+		if u.ID == "" || u.UserPrincipalName == "" || u.Created.IsZero() || seen[u.ID] {
 			t.Fatalf("user %+v: want id, UPN, created date, no duplicates across pages", u)
 		}
 		seen[u.ID] = true

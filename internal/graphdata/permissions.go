@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 // Permission is a Microsoft Graph application permission (an app role of
@@ -45,36 +47,6 @@ var higher = map[string][]string{
 	"Application.Read.All":          {"Directory.Read.All"},
 }
 
-// Section is one part of the report and what reading it takes.
-type Section struct {
-	Name string
-	// Permissions are all needed, each satisfied by itself or a broader one.
-	Permissions []string
-	// Premium sections need Entra ID P1 or P2 in the tenant.
-	Premium bool
-}
-
-// sections are the report's sections by name, as settings.Sections orders them.
-var sections = map[string]Section{
-	"tenant":            {Name: "tenant", Permissions: []string{"Organization.Read.All", "Domain.Read.All"}},
-	"users":             {Name: "users", Permissions: []string{"User.Read.All"}},
-	"signin":            {Name: "signin", Permissions: []string{"User.Read.All", "AuditLog.Read.All"}, Premium: true},
-	"guests":            {Name: "guests", Permissions: []string{"User.Read.All"}},
-	"licences":          {Name: "licences", Permissions: []string{"LicenseAssignment.Read.All"}},
-	"roles":             {Name: "roles", Permissions: []string{"RoleManagement.Read.Directory"}},
-	"mfa":               {Name: "mfa", Permissions: []string{"AuditLog.Read.All"}, Premium: true},
-	"devices":           {Name: "devices", Permissions: []string{"Device.Read.All"}},
-	"conditionalaccess": {Name: "conditionalaccess", Permissions: []string{"Policy.Read.All"}},
-	"appcredentials":    {Name: "appcredentials", Permissions: []string{"Application.Read.All"}},
-	"securescore":       {Name: "securescore", Permissions: []string{"SecurityEvents.Read.All"}},
-}
-
-// SectionByName returns the section called name.
-func SectionByName(name string) (Section, bool) {
-	s, ok := sections[name]
-	return s, ok
-}
-
 // PermissionByName returns the permission called name.
 func PermissionByName(name string) (Permission, bool) {
 	p, ok := permissions[name]
@@ -95,10 +67,10 @@ func Granted(roles []string, perm string) bool {
 	return false
 }
 
-// Missing returns the permissions of section that roles lack.
-func (s Section) Missing(roles []string) []string {
+// Missing returns the permissions of sec that roles lack.
+func Missing(sec section.Section, roles []string) []string {
 	var out []string
-	for _, p := range s.Permissions {
+	for _, p := range sec.Permissions {
 		if !Granted(roles, p) {
 			out = append(out, p)
 		}
@@ -111,7 +83,8 @@ func (s Section) Missing(roles []string) []string {
 func LeastPrivilege(names []string) []Permission {
 	var out []Permission
 	for _, n := range names {
-		for _, p := range sections[n].Permissions {
+		sec, _ := section.Lookup(n)
+		for _, p := range sec.Permissions {
 			if !slices.ContainsFunc(out, func(q Permission) bool { return q.Name == p }) {
 				out = append(out, permissions[p])
 			}

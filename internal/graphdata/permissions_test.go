@@ -3,8 +3,11 @@ package graphdata
 import (
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 func TestGranted(t *testing.T) {
@@ -30,11 +33,24 @@ func TestGranted(t *testing.T) {
 }
 
 func TestEverySectionPermissionIsKnown(t *testing.T) {
-	for name, s := range sections {
+	for _, s := range section.All() {
+		if len(s.Permissions) == 0 {
+			t.Errorf("section %s needs no permission", s.Name)
+		}
 		for _, p := range s.Permissions {
 			if perm, ok := permissions[p]; !ok || len(perm.ID) != 36 {
-				t.Errorf("section %s needs %s, which has no app role id", name, p)
+				t.Errorf("section %s needs %s, which has no app role id", s.Name, p)
 			}
+		}
+	}
+}
+
+// TestEverySectionHasACollector: a registered section that no collector
+// reads would be a silent gap in every report.
+func TestEverySectionHasACollector(t *testing.T) {
+	for _, s := range section.All() {
+		if _, ok := collectors[s.Name]; !ok && !slices.Contains(usersFamily, s.Name) {
+			t.Errorf("section %s has no collector", s.Name)
 		}
 	}
 }
@@ -54,7 +70,7 @@ func TestTokenRoles(t *testing.T) {
 }
 
 func TestGraphErrorExplain(t *testing.T) {
-	users := sections["users"]
+	users, _ := section.Lookup("users")
 	tests := []struct {
 		err  GraphError
 		want string

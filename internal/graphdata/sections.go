@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/subscribedskus"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/tenantreport/tenantreport/internal/directory"
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 // Largest $top each collection accepts.
@@ -33,12 +37,11 @@ const (
 
 func ptr[T any](v T) *T { return &v }
 
-// Domain is a row of the Domains sheet (tenant section).
-type Domain struct {
-	Name               string   `json:"id"`
-	IsDefault          bool     `json:"isDefault"`
-	IsInitial          bool     `json:"isInitial"`
-	IsVerified         bool     `json:"isVerified"`
+type domainItem struct {
+	ID                 string   `json:"id"`
+	IsDefault          *bool    `json:"isDefault"`
+	IsInitial          *bool    `json:"isInitial"`
+	IsVerified         *bool    `json:"isVerified"`
 	AuthenticationType string   `json:"authenticationType"`
 	SupportedServices  []string `json:"supportedServices"`
 }
@@ -80,9 +83,10 @@ func (c *collection) tenant(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	err = each(ctx, c, "domains", ri, func(d Domain) error {
+	err = each(ctx, c, "domains", ri, func(d domainItem) error {
 		rows++
-		return c.emit("tenant", d)
+		return c.emit("tenant", section.Domain{Name: d.ID, IsDefault: d.IsDefault, IsInitial: d.IsInitial, IsVerified: d.IsVerified,
+			AuthenticationType: d.AuthenticationType, Services: d.SupportedServices})
 	})
 	return rows, err
 }
@@ -93,7 +97,7 @@ type userItem struct {
 	UserPrincipalName string    `json:"userPrincipalName"`
 	Mail              string    `json:"mail"`
 	UserType          string    `json:"userType"`
-	AccountEnabled    bool      `json:"accountEnabled"`
+	AccountEnabled    *bool     `json:"accountEnabled"`
 	CreatedDateTime   graphTime `json:"createdDateTime"`
 	ExternalUserState string    `json:"externalUserState"`
 	JobTitle          string    `json:"jobTitle"`
@@ -128,9 +132,9 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 	}
 	rows, guests := 0, c.enabled("guests")
 	err = each(ctx, c, "users", ri, func(it userItem) error {
-		u := User{
+		u := section.User{
 			ID: it.ID, DisplayName: it.DisplayName, UserPrincipalName: it.UserPrincipalName, Mail: it.Mail,
-			UserType: it.UserType, AccountEnabled: it.AccountEnabled, CreatedDateTime: it.CreatedDateTime.T,
+			UserType: userType(it.UserType), AccountEnabled: it.AccountEnabled, Created: it.CreatedDateTime.T,
 			ExternalUserState: it.ExternalUserState, JobTitle: it.JobTitle, Department: it.Department,
 		}
 		if it.SignInActivity != nil {
@@ -139,14 +143,14 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 		}
 		if withSignIn {
 			u.SignInKnown = true
-			u.Inactive = c.now.Sub(u.lastActivity()) > inactiveAfter
+			u.Inactive = c.now.Sub(lastActivity(u)) > inactiveAfter
 			if u.Inactive {
 				c.res.InactiveUsers++
 			}
 		}
 		rows++
 		c.res.Users++
-		if u.AccountEnabled {
+		if u.AccountEnabled != nil && *u.AccountEnabled {
 			c.res.EnabledUsers++
 		}
 		if u.IsGuest() {
@@ -165,8 +169,7 @@ func (c *collection) users(ctx context.Context, withSignIn bool) (int, error) {
 	return rows, err
 }
 
-// Licence is a row of the Licences sheet: one subscribed SKU.
-type Licence struct {
+type skuItem struct {
 	SkuPartNumber    string `json:"skuPartNumber"`
 	SkuID            string `json:"skuId"`
 	CapabilityStatus string `json:"capabilityStatus"`
@@ -177,9 +180,6 @@ type Licence struct {
 		Warning   int `json:"warning"`
 	} `json:"prepaidUnits"`
 }
-
-// Available is the number of enabled units nobody uses.
-func (l Licence) Available() int { return max(l.PrepaidUnits.Enabled-l.ConsumedUnits, 0) }
 
 func (c *collection) licences(ctx context.Context) (int, error) {
 	// subscribedSkus supports only $select: one page holds every SKU.
@@ -192,53 +192,18 @@ func (c *collection) licences(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	err = each(ctx, c, "subscribedSkus", ri, func(l Licence) error {
+	err = each(ctx, c, "subscribedSkus", ri, func(it skuItem) error {
 		rows++
+		l := section.Licence{SkuPartNumber: it.SkuPartNumber, SkuID: it.SkuID, ProductName: directory.ProductName(it.SkuID, it.SkuPartNumber),
+			CapabilityStatus: it.CapabilityStatus, Enabled: it.PrepaidUnits.Enabled, Consumed: it.ConsumedUnits,
+			Warning: it.PrepaidUnits.Warning, Suspended: it.PrepaidUnits.Suspended}
 		if l.CapabilityStatus == "Enabled" {
 			c.res.UnusedLicences += l.Available()
+			l.Wasted = c.waste.Wasted(l.Available(), l.Enabled)
 		}
 		return c.emit("licences", l)
 	})
 	return rows, err
-}
-
-// RoleAssignment is a row of the Admin roles sheet.
-type RoleAssignment struct {
-	Role           string
-	RoleTemplateID string
-	Privileged     bool
-	DirectoryScope string
-	PrincipalType  string
-	PrincipalName  string
-	PrincipalUPN   string
-	PrincipalID    string
-	Guest          bool
-	// Disabled is a user or service principal whose account is disabled.
-	Disabled bool
-}
-
-// Flagged is an assignment to look at: a guest or a disabled account
-// holding a role.
-func (r RoleAssignment) Flagged() bool { return r.Guest || r.Disabled }
-
-// privilegedRoles are the built-in role templates Microsoft marks as
-// privileged (Graph v1.0 has no isPrivileged property yet).
-var privilegedRoles = map[string]bool{
-	"62e90394-69f5-4237-9190-012177145e10": true, // Global Administrator
-	"e8611ab8-c189-46e8-94e1-60213ab1f814": true, // Privileged Role Administrator
-	"7be44c8a-adaf-4e2a-84d6-ab2649e08a13": true, // Privileged Authentication Administrator
-	"194ae4cb-b126-40b2-bd5b-6091b380977d": true, // Security Administrator
-	"29232cdf-9323-42fd-ade2-1d097af3e4de": true, // Exchange Administrator
-	"f28a1f50-f6e7-4571-818b-6a12f2af6b6c": true, // SharePoint Administrator
-	"fe930be7-5e62-47db-91af-98c3a49a38b1": true, // User Administrator
-	"9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": true, // Application Administrator
-	"158c047a-c907-4556-b7ef-446551a6b5f7": true, // Cloud Application Administrator
-	"b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": true, // Conditional Access Administrator
-	"c4e39bd9-1100-46d3-8c65-fb160da0071f": true, // Authentication Administrator
-	"729827e3-9c14-49f7-bb1b-9608f156bbb8": true, // Helpdesk Administrator
-	"3a2c62db-5318-420d-8d74-23affee5d9d5": true, // Intune Administrator
-	"8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": true, // Hybrid Identity Administrator
-	"966707d0-3269-4727-9be2-8c3a10f19b9d": true, // Password Administrator
 }
 
 type roleDefinitionItem struct {
@@ -287,16 +252,23 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 	rows := 0
 	err = each(ctx, c, "roleAssignments", ri, func(a roleAssignmentItem) error {
 		d := defs[a.RoleDefinitionID]
-		r := RoleAssignment{Role: d.DisplayName, RoleTemplateID: cmp.Or(d.TemplateID, a.RoleDefinitionID), DirectoryScope: a.DirectoryScopeID, PrincipalID: a.PrincipalID}
+		r := section.RoleAssignment{Role: d.DisplayName, RoleTemplateID: cmp.Or(d.TemplateID, a.RoleDefinitionID), Scope: scope(a.DirectoryScopeID), PrincipalID: a.PrincipalID}
+		// Built-in roles' definition ids are their template ids: when the
+		// definitions could not be read, Microsoft's table still names them.
+		builtIn, known := directory.BuiltInRole(r.RoleTemplateID)
 		if r.Role == "" {
-			r.Role = a.RoleDefinitionID
+			r.Role = cmp.Or(builtIn.Name, a.RoleDefinitionID)
 		}
-		r.Privileged = privilegedRoles[r.RoleTemplateID]
+		r.Privileged = known && builtIn.Privileged
 		if p := a.Principal; p != nil {
 			r.PrincipalType = strings.TrimPrefix(p.ODataType, "#microsoft.graph.")
 			r.PrincipalName, r.PrincipalUPN = p.DisplayName, p.UserPrincipalName
-			r.Guest = p.UserType == "Guest"
-			r.Disabled = p.AccountEnabled != nil && !*p.AccountEnabled
+			if p.ODataType == "#microsoft.graph.user" || p.UserType != "" {
+				r.Guest = ptr(strings.EqualFold(p.UserType, "Guest"))
+			}
+			if p.AccountEnabled != nil {
+				r.Disabled = ptr(!*p.AccountEnabled)
+			}
 		}
 		rows++
 		c.res.RoleAssignments++
@@ -308,24 +280,20 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 	return rows, err
 }
 
-// Registration is a row of the MFA registration sheet.
-type Registration struct {
+type registrationItem struct {
 	UserPrincipalName   string    `json:"userPrincipalName"`
 	UserDisplayName     string    `json:"userDisplayName"`
 	UserType            string    `json:"userType"`
-	IsAdmin             bool      `json:"isAdmin"`
-	IsMfaRegistered     bool      `json:"isMfaRegistered"`
-	IsMfaCapable        bool      `json:"isMfaCapable"`
-	IsPasswordless      bool      `json:"isPasswordlessCapable"`
-	IsSsprRegistered    bool      `json:"isSsprRegistered"`
+	IsAdmin             *bool     `json:"isAdmin"`
+	IsMfaRegistered     *bool     `json:"isMfaRegistered"`
+	IsMfaCapable        *bool     `json:"isMfaCapable"`
+	IsPasswordless      *bool     `json:"isPasswordlessCapable"`
+	IsSsprRegistered    *bool     `json:"isSsprRegistered"`
 	MethodsRegistered   []string  `json:"methodsRegistered"`
 	LastUpdatedDateTime graphTime `json:"lastUpdatedDateTime"`
 }
 
-func (r *Registration) bad() int { return bads(r.LastUpdatedDateTime) }
-
-// AdminWithoutMFA is an administrator who has not registered for MFA.
-func (r Registration) AdminWithoutMFA() bool { return r.IsAdmin && !r.IsMfaRegistered }
+func (r *registrationItem) bad() int { return bads(r.LastUpdatedDateTime) }
 
 func (c *collection) mfa(ctx context.Context) (int, error) {
 	ri, err := c.gs.Reports().AuthenticationMethods().UserRegistrationDetails().ToGetRequestInformation(ctx, &reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetRequestConfiguration{
@@ -339,11 +307,14 @@ func (c *collection) mfa(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	err = each(ctx, c, "userRegistrationDetails", ri, func(r Registration) error {
+	err = each(ctx, c, "userRegistrationDetails", ri, func(it registrationItem) error {
 		rows++
-		if r.UserType != "guest" && r.UserType != "Guest" {
+		r := section.Registration{UserPrincipalName: it.UserPrincipalName, UserDisplayName: it.UserDisplayName, UserType: userType(it.UserType),
+			IsAdmin: it.IsAdmin, IsMfaRegistered: it.IsMfaRegistered, IsMfaCapable: it.IsMfaCapable, IsPasswordless: it.IsPasswordless,
+			IsSsprRegistered: it.IsSsprRegistered, MethodsRegistered: it.MethodsRegistered, Updated: it.LastUpdatedDateTime.T}
+		if r.UserType != "Guest" {
 			c.res.MFAMembers++
-			if r.IsMfaRegistered {
+			if r.IsMfaRegistered != nil && *r.IsMfaRegistered {
 				c.res.MFARegistered++
 			}
 		}
@@ -355,13 +326,12 @@ func (c *collection) mfa(ctx context.Context) (int, error) {
 	return rows, err
 }
 
-// Device is a row of the Devices sheet.
-type Device struct {
+type deviceItem struct {
 	ID                     string    `json:"id"`
 	DisplayName            string    `json:"displayName"`
 	OperatingSystem        string    `json:"operatingSystem"`
 	OperatingSystemVersion string    `json:"operatingSystemVersion"`
-	AccountEnabled         bool      `json:"accountEnabled"`
+	AccountEnabled         *bool     `json:"accountEnabled"`
 	TrustType              string    `json:"trustType"`
 	IsCompliant            *bool     `json:"isCompliant"`
 	IsManaged              *bool     `json:"isManaged"`
@@ -369,7 +339,7 @@ type Device struct {
 	Registered             graphTime `json:"registrationDateTime"`
 }
 
-func (d *Device) bad() int { return bads(d.LastSignIn, d.Registered) }
+func (d *deviceItem) bad() int { return bads(d.LastSignIn, d.Registered) }
 
 func (c *collection) devices(ctx context.Context) (int, error) {
 	ri, err := c.gs.Devices().ToGetRequestInformation(ctx, &devices.DevicesRequestBuilderGetRequestConfiguration{
@@ -383,23 +353,28 @@ func (c *collection) devices(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	err = each(ctx, c, "devices", ri, func(d Device) error {
+	err = each(ctx, c, "devices", ri, func(d deviceItem) error {
 		rows++
-		return c.emit("devices", d)
+		return c.emit("devices", section.Device{ID: d.ID, DisplayName: d.DisplayName, OperatingSystem: d.OperatingSystem,
+			OperatingSystemVersion: d.OperatingSystemVersion, AccountEnabled: d.AccountEnabled, TrustType: d.TrustType,
+			IsCompliant: d.IsCompliant, IsManaged: d.IsManaged, LastSignIn: d.LastSignIn.T, Registered: d.Registered.T})
 	})
 	return rows, err
 }
 
-// Policy is a row of the Conditional access sheet.
-type Policy struct {
+type policyItem struct {
 	DisplayName string    `json:"displayName"`
 	State       string    `json:"state"`
 	Created     graphTime `json:"createdDateTime"`
 	Modified    graphTime `json:"modifiedDateTime"`
 	Conditions  struct {
 		Users struct {
-			IncludeUsers []string `json:"includeUsers"`
-			ExcludeUsers []string `json:"excludeUsers"`
+			IncludeUsers  []string `json:"includeUsers"`
+			ExcludeUsers  []string `json:"excludeUsers"`
+			IncludeGroups []string `json:"includeGroups"`
+			ExcludeGroups []string `json:"excludeGroups"`
+			IncludeRoles  []string `json:"includeRoles"`
+			ExcludeRoles  []string `json:"excludeRoles"`
 		} `json:"users"`
 	} `json:"conditions"`
 	GrantControls *struct {
@@ -408,14 +383,47 @@ type Policy struct {
 	} `json:"grantControls"`
 }
 
-func (p *Policy) bad() int { return bads(p.Created, p.Modified) }
+func (p *policyItem) bad() int { return bads(p.Created, p.Modified) }
 
-// StateText is the state as the Entra admin center words it.
-func (p Policy) StateText() string {
-	if p.State == "enabledForReportingButNotEnforced" {
-		return "report-only"
+// row is the policy as the Entra admin center words it.
+func (p policyItem) row() section.Policy {
+	u := p.Conditions.Users
+	r := section.Policy{DisplayName: p.DisplayName, State: p.State, Created: p.Created.T, Modified: p.Modified.T,
+		ExcludedUsers: len(u.ExcludeUsers), ExcludedGroups: len(u.ExcludeGroups), ExcludedRoles: len(u.ExcludeRoles)}
+	if r.State == "enabledForReportingButNotEnforced" {
+		r.State = "report-only"
 	}
-	return p.State
+	if p.GrantControls != nil {
+		r.GrantControls = p.GrantControls.BuiltInControls
+	}
+	var targets []string
+	count := func(ids []string, one, many string) {
+		switch {
+		case slices.Contains(ids, "All"):
+			targets = append(targets, "All users")
+		case slices.Contains(ids, "GuestsOrExternalUsers"):
+			targets = append(targets, "Guests and external users")
+			if n := len(ids) - 1; n > 0 {
+				targets = append(targets, plural(n, one, many))
+			}
+		case slices.Contains(ids, "None"):
+			targets = append(targets, "No users")
+		case len(ids) > 0:
+			targets = append(targets, plural(len(ids), one, many))
+		}
+	}
+	count(u.IncludeUsers, "user", "users")
+	count(u.IncludeGroups, "group", "groups")
+	count(u.IncludeRoles, "role", "roles")
+	r.Targets = strings.Join(targets, ", ")
+	return r
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 func (c *collection) conditionalAccess(ctx context.Context) (int, error) {
@@ -428,31 +436,14 @@ func (c *collection) conditionalAccess(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows := 0
-	err = each(ctx, c, "conditionalAccessPolicies", ri, func(p Policy) error {
+	err = each(ctx, c, "conditionalAccessPolicies", ri, func(p policyItem) error {
 		rows++
 		if p.State == "enabled" {
 			c.res.EnabledCAPolicies++
 		}
-		return c.emit("conditionalaccess", p)
+		return c.emit("conditionalaccess", p.row())
 	})
 	return rows, err
-}
-
-// AppCredential is a row of the App credentials sheet: one secret or
-// certificate of an application or service principal.
-type AppCredential struct {
-	ObjectType     string
-	DisplayName    string
-	AppID          string
-	CredentialType string
-	Name           string
-	KeyID          string
-	Start          time.Time
-	End            time.Time
-	// DaysToExpiry is negative once expired.
-	DaysToExpiry int
-	Expired      bool
-	ExpiringSoon bool
 }
 
 type credentialItem struct {
@@ -488,7 +479,7 @@ func (c *collection) appCredentials(ctx context.Context) (int, error) {
 				creds []credentialItem
 			}{{"Secret", a.PasswordCredentials}, {"Certificate", a.KeyCredentials}} {
 				for _, cr := range set.creds {
-					ac := AppCredential{ObjectType: objectType, DisplayName: a.DisplayName, AppID: a.AppID,
+					ac := section.AppCredential{ObjectType: objectType, DisplayName: a.DisplayName, AppID: a.AppID,
 						CredentialType: set.kind, Name: cr.DisplayName, KeyID: cr.KeyID, Start: cr.Start.T, End: cr.End.T}
 					if !ac.End.IsZero() {
 						left := ac.End.Sub(c.now)
@@ -531,8 +522,7 @@ func (c *collection) appCredentials(ctx context.Context) (int, error) {
 	return rows, err
 }
 
-// SecureScore is a row of the Secure score sheet: the latest score.
-type SecureScore struct {
+type secureScoreItem struct {
 	Created       graphTime `json:"createdDateTime"`
 	CurrentScore  float64   `json:"currentScore"`
 	MaxScore      float64   `json:"maxScore"`
@@ -540,15 +530,7 @@ type SecureScore struct {
 	ActiveUsers   int       `json:"activeUserCount"`
 }
 
-func (s *SecureScore) bad() int { return bads(s.Created) }
-
-// Percent is the score as a fraction of the maximum (0–1).
-func (s SecureScore) Percent() float64 {
-	if s.MaxScore <= 0 {
-		return 0
-	}
-	return s.CurrentScore / s.MaxScore
-}
+func (s *secureScoreItem) bad() int { return bads(s.Created) }
 
 func (c *collection) secureScore(ctx context.Context) (int, error) {
 	ri, err := c.gs.Security().SecureScores().ToGetRequestInformation(ctx, &security.SecureScoresRequestBuilderGetRequestConfiguration{
@@ -559,11 +541,13 @@ func (c *collection) secureScore(ctx context.Context) (int, error) {
 	}
 	// $top=1 returns the newest score; a nextLink would be older days.
 	rows := 0
-	err = eachFirstPage(ctx, c, "secureScores", ri, func(s SecureScore) error {
+	err = eachFirstPage(ctx, c, "secureScores", ri, func(it secureScoreItem) error {
 		if rows > 0 {
 			return nil
 		}
 		rows++
+		s := section.SecureScore{Created: it.Created.T, CurrentScore: it.CurrentScore, MaxScore: it.MaxScore,
+			LicensedUsers: it.LicensedUsers, ActiveUsers: it.ActiveUsers}
 		c.res.SecureScore = &s
 		return c.emit("securescore", s)
 	})
@@ -578,9 +562,62 @@ type collection struct {
 	emit     func(section string, row any) error
 	now      time.Time
 	sections []string
+	waste    Waste
 	// warnings counts the values of the current section that could not be
 	// decoded and were left blank.
 	warnings int
 }
 
-func (c *collection) enabled(section string) bool { return slices.Contains(c.sections, section) }
+func (c *collection) enabled(name string) bool { return slices.Contains(c.sections, name) }
+
+// userType spells a user type one way everywhere: Graph's users say
+// "Member"/"Guest", its registration details "member"/"guest".
+func userType(s string) string {
+	switch strings.ToLower(s) {
+	case "member":
+		return "Member"
+	case "guest":
+		return "Guest"
+	}
+	return s
+}
+
+// lastActivity is the newest sign-in of u, or its creation when it never
+// signed in.
+func lastActivity(u section.User) time.Time {
+	if u.LastNonInteractiveSignIn.After(u.LastSignIn) {
+		return u.LastNonInteractiveSignIn
+	}
+	if u.LastSignIn.IsZero() {
+		return u.Created
+	}
+	return u.LastSignIn
+}
+
+// scope is a role assignment's directory scope as a reader sees it.
+func scope(id string) string {
+	if id == "/" || id == "" {
+		return "Tenant-wide"
+	}
+	return id
+}
+
+// Waste is when unassigned seats of a licence are worth acting on: at
+// least MinSeats of them and at least MinShare (0–1) of its seats. One
+// spare seat is a buffer, not waste. The zero value is [DefaultWaste].
+type Waste struct {
+	MinSeats int
+	MinShare float64
+}
+
+// DefaultWaste flags 5 or more unassigned seats that are 10 % or more of a
+// licence's seats.
+var DefaultWaste = Waste{MinSeats: 5, MinShare: 0.10}
+
+// Wasted reports whether unused of seats is waste.
+func (w Waste) Wasted(unused, seats int) bool {
+	if w == (Waste{}) {
+		w = DefaultWaste
+	}
+	return unused > 0 && unused >= w.MinSeats && seats > 0 && float64(unused)/float64(seats) >= w.MinShare
+}

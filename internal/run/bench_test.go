@@ -10,6 +10,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/rss"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -23,42 +24,45 @@ func benchCollector(rowsPerTenant int) collectorFunc {
 		for _, s := range settings.Sections {
 			res.Sections = append(res.Sections, graphdata.SectionResult{Section: s, Status: graphdata.SectionOK})
 		}
-		yes := true
+		yes, no := true, false
 		for i := range rowsPerTenant {
-			var section string
+			var name string
 			var row any
 			switch p := i % 100; {
 			case p < 40:
-				u := graphdata.User{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), DisplayName: fmt.Sprintf("User %d", i),
+				u := section.User{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), DisplayName: fmt.Sprintf("User %d", i),
 					UserPrincipalName: fmt.Sprintf("user%d@%s.example", i, t.ID[:8]), Mail: fmt.Sprintf("user%d@example.com", i),
-					UserType: "Member", AccountEnabled: i%10 != 0, CreatedDateTime: created, LastSignIn: created, SignInKnown: true,
+					UserType: "Member", AccountEnabled: &yes, Created: created, LastSignIn: created, SignInKnown: true,
 					JobTitle: "Engineer", Department: "R&D"}
-				section, row = "users", u
+				if i%10 == 0 {
+					u.AccountEnabled = &no
+				}
+				name, row = "users", u
 				if p < 8 {
 					u.UserType = "Guest"
-					section, row = "guests", u
+					name, row = "guests", u
 				}
 			case p < 65:
-				section, row = "mfa", graphdata.Registration{UserPrincipalName: fmt.Sprintf("user%d@example.com", i),
-					UserDisplayName: fmt.Sprintf("User %d", i), UserType: "member", IsAdmin: p == 64, IsMfaRegistered: p%3 != 0,
+				name, row = "mfa", section.Registration{UserPrincipalName: fmt.Sprintf("user%d@example.com", i),
+					UserDisplayName: fmt.Sprintf("User %d", i), UserType: "Member", IsAdmin: ptr(p == 64), IsMfaRegistered: ptr(p%3 != 0),
 					MethodsRegistered: []string{"microsoftAuthenticatorPush", "mobilePhone"}}
 			case p < 85:
-				section, row = "devices", graphdata.Device{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("PC-%d", i),
-					OperatingSystem: "Windows", OperatingSystemVersion: "10.0.22631", AccountEnabled: true, TrustType: "AzureAd", IsCompliant: &yes}
+				name, row = "devices", section.Device{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("PC-%d", i),
+					OperatingSystem: "Windows", OperatingSystemVersion: "10.0.22631", AccountEnabled: &yes, LastSignIn: created, Registered: created, TrustType: "AzureAd", IsCompliant: &yes}
 			case p < 91:
-				section, row = "appcredentials", graphdata.AppCredential{ObjectType: "Application", DisplayName: fmt.Sprintf("App %d", i),
+				name, row = "appcredentials", section.AppCredential{ObjectType: "Application", DisplayName: fmt.Sprintf("App %d", i),
 					AppID: fmt.Sprint(i), CredentialType: "Secret", Start: created, End: created.AddDate(2, 0, 0), DaysToExpiry: 100}
 			case p < 95:
-				section, row = "roles", graphdata.RoleAssignment{Role: "Global Administrator", Privileged: true,
+				name, row = "roles", section.RoleAssignment{Role: "Global Administrator", Privileged: true,
 					PrincipalName: fmt.Sprintf("User %d", i), PrincipalType: "user"}
 			case p < 97:
-				section, row = "licences", graphdata.Licence{SkuPartNumber: "SPE_E3", SkuID: fmt.Sprint(i), CapabilityStatus: "Enabled", ConsumedUnits: 10}
+				name, row = "licences", section.Licence{SkuPartNumber: "SPE_E3", SkuID: fmt.Sprint(i), CapabilityStatus: "Enabled", Consumed: 10}
 			case p < 99:
-				section, row = "conditionalaccess", graphdata.Policy{DisplayName: fmt.Sprintf("Policy %d", i), State: "enabled"}
+				name, row = "conditionalaccess", section.Policy{DisplayName: fmt.Sprintf("Policy %d", i), State: "enabled", Created: created}
 			default:
-				section, row = "tenant", graphdata.Domain{Name: fmt.Sprintf("d%d.example", i), IsVerified: true}
+				name, row = "tenant", section.Domain{Name: fmt.Sprintf("d%d.example", i), IsVerified: &yes}
 			}
-			if err := emit(section, row); err != nil {
+			if err := emit(name, row); err != nil {
 				return res, err
 			}
 		}
@@ -109,3 +113,5 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -14,6 +14,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -136,7 +137,7 @@ func TestDeliverConcurrent(t *testing.T) {
 			}
 		}
 		return graphdata.Result{Sections: []graphdata.SectionResult{{Section: "users", Status: graphdata.SectionOK}}},
-			emit("users", graphdata.User{ID: "1", DisplayName: tn.DisplayName + " admin"})
+			emit("users", section.User{ID: "1", DisplayName: tn.DisplayName + " admin"})
 	})
 	r, recs := newAzuriteRunner(t, c)
 	recs.written = make(chan Record, 16)

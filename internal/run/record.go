@@ -107,15 +107,22 @@ func (r Record) Counts() Counts {
 // HasReport reports whether the run uploaded its workbook.
 func (r Record) HasReport() bool { return r.Report != "" && r.ReportBytes > 0 }
 
+// ReportName is where the workbook of runID is stored:
+// "reports/YYYY/MM/DD/<runID>.xlsx", dated with the UTC date of t.
+func ReportName(t time.Time, runID string) string {
+	return t.UTC().Format("reports/2006/01/02/") + runID + ".xlsx"
+}
+
 // RecordName is where the record of runID is stored.
 func RecordName(runID string) string { return recordPrefix + runID + ".json" }
 
 const recordPrefix = "runs/"
 
-// runIDPattern is the grammar of run ids: the start second in UTC and 6 hex
-// digits. Everything that names a run from outside is checked against it
-// before it touches storage.
-var runIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
+// runIDPattern is the grammar of run ids: the UTC time the run was
+// requested, to the millisecond (to the second in ids of earlier
+// versions), and 6 hex digits. Everything that names a run from outside is
+// checked against it before it touches storage.
+var runIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}([0-9]{3})?Z-[0-9a-f]{6}$`)
 
 // ValidRunID reports whether id is a run id.
 func ValidRunID(id string) bool { return len(id) <= 32 && runIDPattern.MatchString(id) }
@@ -124,7 +131,8 @@ func ValidRunID(id string) bool { return len(id) <= 32 && runIDPattern.MatchStri
 func newRunID(t time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	t = t.UTC()
+	return t.Format("20060102T150405") + fmt.Sprintf("%03dZ-", t.Nanosecond()/1e6) + hex.EncodeToString(b[:])
 }
 
 // ErrUnknown is wrapped by the [*settings.FieldError] of a request naming a

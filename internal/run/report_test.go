@@ -21,6 +21,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/workbook"
 )
@@ -115,23 +116,24 @@ func TestReportEverySection(t *testing.T) {
 		t.Errorf("sheets = %q, want %q", got, want)
 	}
 	status := sheetRows(t, f, "Run status")
-	reason := func(tenant, section string) (string, string) {
+	reason := func(tenant, name string) (string, string) {
+		sec, _ := section.Lookup(name)
 		for _, row := range status[1:] {
-			if row[0] == tenant && row[2] == section {
+			if row[0] == tenant && row[2] == sec.Title {
 				return row[3], cell(row, col(status, "Reason"))
 			}
 		}
 		return "", ""
 	}
-	for section, name := range sheets {
+	for sec, name := range sheets {
 		rows := sheetRows(t, f, name)
-		if rows[0][0] != "Tenant" {
-			t.Errorf("%s header = %q, want Tenant first", name, rows[0])
+		if rows[0][0] != "Tenant" || rows[0][1] != "Tenant ID" {
+			t.Errorf("%s header = %q, want Tenant and Tenant ID first", name, rows[0])
 		}
 		got := countBy(rows, nil)
 		for _, tn := range world.Tenants {
-			exp := world.ExpectSection(tn.ID, section)
-			st, why := reason(tn.DisplayName, section)
+			exp := world.ExpectSection(tn.ID, sec)
+			st, why := reason(tn.DisplayName, sec)
 			if exp.NotAvailable != "" {
 				if got[tn.DisplayName] != 0 {
 					t.Errorf("%s: %d rows of %s, want none (%s)", name, got[tn.DisplayName], tn.DisplayName, exp.NotAvailable)
@@ -140,12 +142,12 @@ func TestReportEverySection(t *testing.T) {
 					continue // the tenant's one Run status row says why
 				}
 				if st != "not available" || why != exp.NotAvailable {
-					t.Errorf("Run status of %s/%s = %q %q, want not available: %q", tn.DisplayName, section, st, why, exp.NotAvailable)
+					t.Errorf("Run status of %s/%s = %q %q, want not available: %q", tn.DisplayName, sec, st, why, exp.NotAvailable)
 				}
 				continue
 			}
 			wantRows := exp.Rows
-			if section == "tenant" {
+			if sec == "tenant" {
 				wantRows = world.ExpectTenant(tn.ID).Domains // one row per domain
 			}
 			if got[tn.DisplayName] != wantRows || st != "ok" {
@@ -168,7 +170,7 @@ func TestReportEverySection(t *testing.T) {
 	lic := sheetRows(t, f, "Licences")
 	unused := map[string]int{}
 	for _, row := range lic[1:] {
-		n, _ := strconv.Atoi(cell(row, col(lic, "Available")))
+		n, _ := strconv.Atoi(cell(row, col(lic, "Unassigned")))
 		unused[row[0]] += n
 	}
 	for _, tn := range world.Tenants {
@@ -275,7 +277,7 @@ func TestRecordedWorld(t *testing.T) {
 	users := sheetRows(t, f, "Users")
 	var names []string
 	for _, row := range users[1:] {
-		names = append(names, row[1])
+		names = append(names, cell(row, col(users, "Display name")))
 	}
 	if !slices.Contains(names, "Adele Vance") || !slices.Contains(names, "Alex Wilber") {
 		t.Errorf("Users = %q, want the recorded Adele Vance and Alex Wilber", names)
@@ -328,9 +330,9 @@ func TestMalformedValueCostsOnlyTheCell(t *testing.T) {
 	if len(users) != 4 {
 		t.Fatalf("Users has %d rows, want header + 3: %q", len(users), users)
 	}
-	created := col(users, "Created")
+	created, name := col(users, "Created (UTC)"), col(users, "Display name")
 	for _, row := range users[1:] {
-		if blank := cell(row, created) == ""; blank != (row[1] == "Empty Date") {
+		if blank := cell(row, created) == ""; blank != (cell(row, name) == "Empty Date") {
 			t.Errorf("Users row %q: Created blank = %v, want blank only for Empty Date", row, blank)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,9 +31,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
-	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/report"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
-	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
 
 // Collector reads the named sections of one tenant, passing each row to
@@ -57,39 +58,25 @@ var ErrAllTenantsFailed = errors.New("run: every tenant failed")
 type Status string
 
 const (
+	// StatusOK is a tenant whose every section was read.
 	StatusOK Status = "ok"
-	// StatusPartial is a tenant with at least one failed section.
+	// StatusPartial is a tenant with at least one section failed or not
+	// available (Sections say which and why).
 	StatusPartial Status = "partial"
 	StatusFailed  Status = "failed"
 )
 
 // TenantResult is the outcome of one tenant in a run.
 type TenantResult struct {
-	TenantID     string        `json:"tenantId"`
-	DisplayName  string        `json:"displayName"`
-	Status       Status        `json:"status"`
-	Users        int           `json:"users"`
-	EnabledUsers int           `json:"enabledUsers"`
-	Guests       int           `json:"guests"`
-	Requests     int           `json:"requests"`
-	Throttled    int           `json:"throttled"`
-	Duration     time.Duration `json:"durationNs"`
+	TenantID    string        `json:"tenantId"`
+	DisplayName string        `json:"displayName"`
+	Status      Status        `json:"status"`
+	Duration    time.Duration `json:"durationNs"`
 	// Error is the diagnosed failure, never holding a token.
 	Error string `json:"error,omitempty"`
-	// Sections is the outcome of each enabled section; empty when the
-	// tenant could not be reached at all.
-	Sections []graphdata.SectionResult `json:"sections,omitempty"`
-	graphdata.Totals
-}
-
-// Section returns the outcome of the named section, if it was attempted.
-func (t TenantResult) Section(name string) (graphdata.SectionResult, bool) {
-	for _, s := range t.Sections {
-		if s.Section == name {
-			return s, true
-		}
-	}
-	return graphdata.SectionResult{}, false
+	// Result is what was collected; its Sections are empty when the tenant
+	// could not be reached at all.
+	graphdata.Result
 }
 
 // Runner runs reports. Its fields are read-only once Run is called; Run and
@@ -182,12 +169,12 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	}
 
 	// Dated by the request, so every attempt of one run writes the same name.
-	report := reportstore.ReportName(cmp.Or(rec.Requested, rec.Started), rec.RunID)
-	n, err := r.assemble(ctx, report, results, sections)
+	workbook := ReportName(cmp.Or(rec.Requested, rec.Started), rec.RunID)
+	n, err := r.assemble(ctx, workbook, results, sections)
 	if err != nil {
 		return fail(err)
 	}
-	rec.Report, rec.ReportBytes = report, n
+	rec.Report, rec.ReportBytes = workbook, n
 	c := rec.Counts()
 	switch {
 	case c.Failed > 0 && c.Failed == len(rec.Tenants):
@@ -258,23 +245,27 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 	log = log.With("tenant", t.ID)
 
 	spools := map[string]*spoolWriter{}
-	res, err := r.Collector.Collect(ctx, t, sections, func(section string, row any) error {
-		sw := spools[section]
+	res, err := r.Collector.Collect(ctx, t, sections, func(name string, row any) error {
+		sw := spools[name]
 		if sw == nil {
 			var err error
-			if sw, err = createSpool(spoolPrefix+"-"+section+".spool", spoolHeader{Section: section, Tenant: t.ID}); err != nil {
+			if sw, err = createSpool(spoolPrefix+"-"+name+".spool", spoolHeader{Section: name, Tenant: t.ID}); err != nil {
 				return err
 			}
-			spools[section] = sw
+			spools[name] = sw
 		}
-		return sw.write(rowKey(row), row)
+		r, ok := row.(section.Row)
+		if !ok {
+			return fmt.Errorf("run: section %s: %T is not a section.Row", name, row)
+		}
+		return sw.write(r)
 	})
 	paths := make(map[string]string, len(spools))
-	for section, sw := range spools {
+	for name, sw := range spools {
 		if cerr := sw.close(); err == nil {
 			err = cerr
 		}
-		paths[section] = sw.f.Name()
+		paths[name] = sw.f.Name()
 	}
 	if err == nil {
 		// Graph promises no order: sort each section by a stable key so
@@ -286,8 +277,8 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 		}
 	}
 	tr.Duration = time.Since(start)
-	tr.Requests, tr.Throttled, tr.Sections = res.Requests, res.Throttled, res.Sections
 	if err != nil {
+		tr.Requests, tr.Throttled, tr.Sections = res.Requests, res.Throttled, res.Sections
 		// Partial rows of a failed tenant would read as complete data.
 		for _, p := range paths {
 			os.Remove(p)
@@ -300,23 +291,25 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 		tr.DisplayName = res.Organization.DisplayName
 	}
 	tr.spools = paths
-	tr.Users, tr.EnabledUsers, tr.Guests, tr.Totals = res.Users, res.EnabledUsers, res.Guests, res.Totals
+	tr.Result = res
+	// ok means every section was read; a section the tenant cannot serve
+	// (no licence, no consent) is not a failure of the run, but the tenant
+	// is not fully reported either.
 	tr.Status = StatusOK
 	failed := 0
 	for _, s := range res.Sections {
 		switch s.Status {
 		case graphdata.SectionFailed:
 			failed++
+			tr.Status = StatusPartial
 			log.WarnContext(ctx, "section failed", "section", s.Section, "reason", s.Reason)
 		case graphdata.SectionUnavailable:
+			tr.Status = StatusPartial
 			log.InfoContext(ctx, "section not available", "section", s.Section, "reason", s.Reason)
 		}
 	}
-	if failed > 0 {
-		tr.Status = StatusPartial
-		if failed == len(res.Sections) {
-			tr.Status, tr.Error = StatusFailed, "every section failed; see Run status"
-		}
+	if failed > 0 && failed == len(res.Sections) {
+		tr.Status, tr.Error = StatusFailed, "every section failed; see Run status"
 	}
 	log.InfoContext(ctx, "tenant collected", "status", tr.Status, "users", res.Users, "requests", res.Requests, "duration", tr.Duration)
 	return tr
@@ -329,7 +322,7 @@ func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun,
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := writeWorkbook(pw, results, sections)
+		err := report.Write(pw, r.reportOf(results, sections))
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -357,11 +350,33 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// explain is the failure as a report reader should see it: a diagnosed
-// token failure without the package prefixes, anything else as it is.
+// explain is the failure as a report reader should see it: an error that
+// explains itself (a diagnosed token failure, without the package
+// prefixes), anything else as it is.
 func explain(err error) string {
-	if e := (*tenantauth.Error)(nil); errors.As(err, &e) {
+	if e := (interface{ Explain() string })(nil); errors.As(err, &e) {
 		return e.Explain()
 	}
 	return err.Error()
+}
+
+// reportOf is what the workbook of results shows; its rows are read from
+// the spools as it is written.
+func (r *Runner) reportOf(results []tenantRun, sections []string) report.Run {
+	tenants := make([]report.Tenant, len(results))
+	for i, t := range results {
+		tenants[i] = report.Tenant{ID: t.TenantID, Name: t.DisplayName, Status: string(t.Status), Error: t.Error,
+			Duration: t.Duration, Result: t.Result}
+		if t.spools != nil {
+			spools := t.spools
+			tenants[i].Rows = func(name string) iter.Seq2[section.Row, error] {
+				sec, _ := section.Lookup(name)
+				if spools[name] == "" || sec.Decode == nil {
+					return func(func(section.Row, error) bool) {}
+				}
+				return readSpool(spools[name], sec.Decode)
+			}
+		}
+	}
+	return report.Run{Sections: sections, Tenants: tenants}
 }

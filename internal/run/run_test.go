@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -46,8 +47,9 @@ func fakeDirectory(n int) collectorFunc {
 			if t.DisplayName == "Fabrikam" && i == n/2 {
 				return res, errors.New("graphdata: users: HTTP 503")
 			}
-			u := graphdata.User{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("%s user %d", t.DisplayName, i), UserType: "Member", AccountEnabled: i%2 == 0,
-				CreatedDateTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
+			enabled := i%2 == 0
+			u := section.User{ID: fmt.Sprint(i), DisplayName: fmt.Sprintf("%s user %d", t.DisplayName, i), UserType: "Member", AccountEnabled: &enabled,
+				Created: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
 			if i == 0 {
 				u.DisplayName = "=HYPERLINK(\"http://evil\")"
 			}
@@ -108,8 +110,8 @@ func TestRunIsolatesTenantFailure(t *testing.T) {
 	if rows[1][0] != "Contoso" || rows[11][0] != "northwind" {
 		t.Errorf("Users tenant column = %q, %q", rows[1][0], rows[11][0])
 	}
-	if formula, _ := f.GetCellFormula("Users", "B2"); formula != "" || rows[1][1] != `=HYPERLINK("http://evil")` {
-		t.Errorf("B2 = %q (formula %q), want the text as text", rows[1][1], formula)
+	if formula, _ := f.GetCellFormula("Users", "C2"); formula != "" || rows[1][2] != `=HYPERLINK("http://evil")` {
+		t.Errorf("C2 = %q (formula %q), want the text as text", rows[1][2], formula)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "runs", rec.RunID+".json")); err != nil {
 		t.Errorf("run record: %v", err)

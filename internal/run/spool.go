@@ -12,15 +12,19 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/tenantreport/tenantreport/internal/report"
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 // spoolSchema versions the spool format: the header line of every spool file
 // carries it, so a reader from another build refuses what it cannot read
 // instead of misreading it.
 //
-// Format 2: a JSON header line, then one line per row: the row's sort key, a
-// tab, and the row as JSON (which never holds a raw tab or newline).
-const spoolSchema = 2
+// Format 3: a JSON header line, then one line per row: the row's sort key, a
+// tab, and the row as JSON of its section.Row type (which never holds a raw
+// tab or newline). Format 2 held some rows in Graph's wire names.
+const spoolSchema = 3
 
 type spoolHeader struct {
 	Schema  int    `json:"schema"`
@@ -60,13 +64,13 @@ func createSpool(path string, h spoolHeader) (*spoolWriter, error) {
 	return w, nil
 }
 
-// write appends row under key.
-func (w *spoolWriter) write(key string, row any) error {
+// write appends row under its key.
+func (w *spoolWriter) write(row section.Row) error {
 	b, err := json.Marshal(row)
 	if err != nil {
 		return fmt.Errorf("run: spool: %w", err)
 	}
-	return w.writeLine(cleanKey(key), b)
+	return w.writeLine(cleanKey(row.Key()), b)
 }
 
 func (w *spoolWriter) writeLine(key string, row []byte) error {
@@ -149,31 +153,31 @@ func (r *spoolReader) next() (spoolLine, bool, error) {
 
 func (r *spoolReader) close() error { return r.f.Close() }
 
-// readSpool yields the rows of a spool file one at a time.
-func readSpool[T any](path string) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		var zero T
+// readSpool yields the rows of a spool file one at a time, decoded by
+// decode. A row that does not decode is an error wrapping
+// report.ErrUnreadableRow, and reading goes on.
+func readSpool(path string, decode func([]byte) (section.Row, error)) iter.Seq2[section.Row, error] {
+	return func(yield func(section.Row, error) bool) {
 		r, err := openSpool(path)
 		if err != nil {
-			yield(zero, err)
+			yield(nil, err)
 			return
 		}
 		defer r.close()
 		for {
 			line, ok, err := r.next()
 			if err != nil {
-				yield(zero, fmt.Errorf("run: spool %s: %w", path, err))
+				yield(nil, fmt.Errorf("run: spool %s: %w", path, err))
 				return
 			}
 			if !ok {
 				return
 			}
-			var row T
-			if err := json.Unmarshal(line.row, &row); err != nil {
-				yield(zero, fmt.Errorf("run: spool %s: %w", path, err))
-				return
+			row, err := decode(line.row)
+			if err != nil {
+				err = fmt.Errorf("run: spool %s: %w: %w", path, report.ErrUnreadableRow, err)
 			}
-			if !yield(row, nil) {
+			if !yield(row, err) {
 				return
 			}
 		}

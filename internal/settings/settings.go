@@ -35,6 +35,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tenantreport/tenantreport/internal/section"
 )
 
 // Names of the settings, as they appear in app settings and local.settings.json.
@@ -182,10 +184,9 @@ type Settings struct {
 	HostStorage Storage
 }
 
-// Sections are the report sections, in report order; REPORT_SECTIONS
-// chooses among them.
-var Sections = []string{"tenant", "users", "signin", "guests", "licences", "roles", "mfa", "devices",
-	"conditionalaccess", "appcredentials", "securescore"}
+// Sections are the report sections, in report order, from the section
+// registry; REPORT_SECTIONS chooses among them.
+var Sections = section.Names()
 
 // Load reads and validates all settings. The error, if any, joins one
 // [*FieldError] per problem.
