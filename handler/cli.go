@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/report"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -45,12 +46,12 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		where = "container " + s.Container
 	}
-	return report(ctx, s, tr, store, where, *verbose, stdout, stderr)
+	return reportOnce(ctx, s, tr, store, where, *verbose, stdout, stderr)
 }
 
-// report runs one report, printing a line per tenant as it finishes and a
+// reportOnce runs one report, printing a line per tenant as it finishes and a
 // summary table at the end.
-func report(ctx context.Context, s settings.Settings, tr http.RoundTripper, store run.Uploader, where string, verbose bool, stdout, stderr io.Writer) error {
+func reportOnce(ctx context.Context, s settings.Settings, tr http.RoundTripper, store run.Uploader, where string, verbose bool, stdout, stderr io.Writer) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
@@ -102,29 +103,9 @@ func outcome(t run.TenantResult) string {
 	return out
 }
 
-// notes names the sections that failed or were not available, with why.
-func notes(t run.TenantResult) string {
-	if len(t.Sections) == 0 {
-		return t.Error
-	}
-	var failed, unavailable []string
-	for _, s := range t.Sections {
-		switch s.Status {
-		case graphdata.SectionFailed:
-			failed = append(failed, s.Section+" ("+s.Reason+")")
-		case graphdata.SectionUnavailable:
-			unavailable = append(unavailable, s.Section)
-		}
-	}
-	var parts []string
-	if len(failed) > 0 {
-		parts = append(parts, "failed: "+strings.Join(failed, "; "))
-	}
-	if len(unavailable) > 0 {
-		parts = append(parts, "not available: "+strings.Join(unavailable, ", ")+" (see Run status)")
-	}
-	return strings.Join(parts, "; ")
-}
+// notes names the sections that failed or were not available, with why,
+// as the Summary's Notes column does.
+func notes(t run.TenantResult) string { return report.Notes(t.Error, t.Sections) }
 
 // demo is the main job on the embedded default: the sample world on the
 // in-process emulator, the report written to a local directory.
@@ -166,7 +147,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "emulator: %s (%d tenants)\n", em.URL, len(s.Tenants))
-	return report(ctx, s, em.Client().Transport, store, *out, *verbose, stdout, stderr)
+	return reportOnce(ctx, s, em.Client().Transport, store, *out, *verbose, stdout, stderr)
 }
 
 // startWorld serves a world file or a shipped world by name ("" is the

@@ -79,6 +79,7 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 			Scope:       s.Cloud.GraphScope,
 			Transport:   graphdata.NewTransport(tr),
 			Sections:    s.Sections,
+			Waste:       graphdata.Waste{MinSeats: s.Thresholds.WasteMinSeats, MinShare: float64(s.Thresholds.WasteMinPercent) / 100},
 		},
 		Store:    store,
 		Sections: s.Sections,

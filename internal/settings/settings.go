@@ -23,6 +23,10 @@
 //	REPORT_CONCURRENCY          tenants collected at once, 1–64 (default 8)
 //	REPORT_SECTIONS             comma-separated report sections (default all; see [Sections])
 //	REPORT_STORAGE[__…]         storage for reports; defaults to AzureWebJobsStorage[__…]
+//	REPORT_WASTE_MIN_SEATS      unassigned seats of a licence flagged as waste from (default 5)
+//	REPORT_WASTE_MIN_PERCENT    … and from this share of its seats, in % (default 10)
+//	REPORT_MFA_MIN_PERCENT      Summary highlights MFA coverage below this, in % (default 90)
+//	REPORT_SCORE_MIN_PERCENT    Summary highlights a secure score below this, in % (default 50)
 package settings
 
 import (
@@ -54,6 +58,10 @@ const (
 	KeySections      = "REPORT_SECTIONS"
 	KeyStorage       = "REPORT_STORAGE"
 	KeyWebJobs       = "AzureWebJobsStorage"
+	KeyWasteSeats    = "REPORT_WASTE_MIN_SEATS"
+	KeyWastePercent  = "REPORT_WASTE_MIN_PERCENT"
+	KeyMFAPercent    = "REPORT_MFA_MIN_PERCENT"
+	KeyScorePercent  = "REPORT_SCORE_MIN_PERCENT"
 )
 
 // Defaults, kept in one place.
@@ -63,6 +71,22 @@ const (
 	DefaultConcurrency = 8
 	maxConcurrency     = 64
 )
+
+// DefaultThresholds are the report's highlights unless settings say
+// otherwise.
+var DefaultThresholds = Thresholds{WasteMinSeats: 5, WasteMinPercent: 10, MFAMinPercent: 90, ScoreMinPercent: 50}
+
+// Thresholds decide what the report highlights.
+type Thresholds struct {
+	// A licence's unassigned seats are waste from WasteMinSeats seats that
+	// are WasteMinPercent % or more of its seats: one spare seat is a
+	// buffer, not waste.
+	WasteMinSeats   int
+	WasteMinPercent int
+	// Summary highlights MFA coverage and secure scores below these, in %.
+	MFAMinPercent   int
+	ScoreMinPercent int
+}
 
 // Sentinel errors wrapped by [FieldError].
 var (
@@ -178,7 +202,8 @@ type Settings struct {
 	// Sections are the enabled report sections, in report order.
 	Sections []string
 	// Storage holds the reports and run records.
-	Storage Storage
+	Storage    Storage
+	Thresholds Thresholds
 	// HostStorage is the Functions host's own storage (AzureWebJobsStorage),
 	// where the run queue must be: ReportQueue's trigger reads it there.
 	HostStorage Storage
@@ -199,6 +224,7 @@ func Load(getenv func(string) string) (Settings, error) {
 		Schedule:    DefaultSchedule,
 		Container:   DefaultContainer,
 		Concurrency: DefaultConcurrency,
+		Thresholds:  DefaultThresholds,
 	}
 
 	if v := getenv(KeyTenants); v == "" {
@@ -251,6 +277,28 @@ func Load(getenv func(string) string) (Settings, error) {
 			fail(KeyConcurrency, v, fmt.Errorf("%w: want a whole number from 1 to %d", ErrInvalid, maxConcurrency))
 		}
 		s.Concurrency = n
+	}
+
+	for _, th := range []struct {
+		key      string
+		min, max int
+		v        *int
+	}{
+		{KeyWasteSeats, 1, 1_000_000, &s.Thresholds.WasteMinSeats},
+		{KeyWastePercent, 0, 100, &s.Thresholds.WasteMinPercent},
+		{KeyMFAPercent, 0, 100, &s.Thresholds.MFAMinPercent},
+		{KeyScorePercent, 0, 100, &s.Thresholds.ScoreMinPercent},
+	} {
+		v := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(getenv(th.key)), "%"))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < th.min || n > th.max {
+			fail(th.key, getenv(th.key), fmt.Errorf("%w: want a whole number from %d to %d", ErrInvalid, th.min, th.max))
+			continue
+		}
+		*th.v = n
 	}
 
 	secs, err := LoadSections(getenv)

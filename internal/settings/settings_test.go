@@ -38,8 +38,8 @@ func TestLoadDefaults(t *testing.T) {
 		s.Cloud.AuthorityHost != "https://login.microsoftonline.com/" || s.Cloud.ExchangeAudience != "api://AzureADTokenExchange" {
 		t.Errorf("Cloud = %+v, want the public cloud", s.Cloud)
 	}
-	if s.Schedule != DefaultSchedule || s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency {
-		t.Errorf("defaults = %q %q %d", s.Schedule, s.Container, s.Concurrency)
+	if s.Schedule != DefaultSchedule || s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency || s.Thresholds != DefaultThresholds {
+		t.Errorf("defaults = %q %q %d %+v", s.Schedule, s.Container, s.Concurrency, s.Thresholds)
 	}
 	if s.Storage.Setting != KeyWebJobs || s.Storage.ConnectionString == "" {
 		t.Errorf("Storage = %+v, want AzureWebJobsStorage's connection string", s.Storage)
@@ -56,6 +56,7 @@ func TestLoadOverrides(t *testing.T) {
 	m[KeySchedule] = "0 30 5 * * 1-5"
 	m[KeyStorage+"__blobServiceUri"] = "https://acct.blob.core.windows.net/"
 	m[KeyStorage+"__clientId"] = miID
+	m[KeyWasteSeats], m[KeyWastePercent], m[KeyMFAPercent], m[KeyScorePercent] = "10", "25%", "95", "0"
 	s, err := Load(env(m))
 	if err != nil {
 		t.Fatalf("Load = %v", err)
@@ -69,6 +70,9 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if s.Concurrency != 3 || s.Container != "tenant-reports" || s.Schedule != "0 30 5 * * 1-5" {
 		t.Errorf("got %d %q %q", s.Concurrency, s.Container, s.Schedule)
+	}
+	if th := (Thresholds{WasteMinSeats: 10, WasteMinPercent: 25, MFAMinPercent: 95, ScoreMinPercent: 0}); s.Thresholds != th {
+		t.Errorf("Thresholds = %+v, want %+v", s.Thresholds, th)
 	}
 	want := Storage{Setting: KeyStorage, ServiceURL: "https://acct.blob.core.windows.net/", ClientID: miID}
 	if s.Storage != want {
@@ -143,6 +147,10 @@ func TestLoadErrors(t *testing.T) {
 		{"container", map[string]string{KeyContainer: "Reports"}, KeyContainer, "Reports", ErrInvalid},
 		{"concurrency zero", map[string]string{KeyConcurrency: "0"}, KeyConcurrency, "0", ErrInvalid},
 		{"concurrency word", map[string]string{KeyConcurrency: "many"}, KeyConcurrency, "many", ErrInvalid},
+		{"waste seats zero", map[string]string{KeyWasteSeats: "0"}, KeyWasteSeats, "0", ErrInvalid},
+		{"waste percent over", map[string]string{KeyWastePercent: "150%"}, KeyWastePercent, "150%", ErrInvalid},
+		{"mfa percent word", map[string]string{KeyMFAPercent: "most"}, KeyMFAPercent, "most", ErrInvalid},
+		{"score percent fraction", map[string]string{KeyScorePercent: "0.5"}, KeyScorePercent, "0.5", ErrInvalid},
 		{"tenant cloud unknown", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `","cloud":"mars"}]`}, KeyTenants + "[0].cloud", "mars", ErrInvalid},
 		{"tenant in another cloud", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `","cloud":"usgov"}]`}, KeyTenants + "[0].cloud", "usgov", ErrInvalid},
 		{"section unknown", map[string]string{KeySections: "users,mfa-status"}, KeySections, "users,mfa-status", ErrInvalid},
