@@ -263,7 +263,7 @@ func (c *collection) roles(ctx context.Context) (int, error) {
 		if p := a.Principal; p != nil {
 			r.PrincipalType = strings.TrimPrefix(p.ODataType, "#microsoft.graph.")
 			r.PrincipalName, r.PrincipalUPN = p.DisplayName, p.UserPrincipalName
-			if p.ODataType == "#microsoft.graph.user" || p.UserType != "" {
+			if p.UserType != "" {
 				r.Guest = ptr(strings.EqualFold(p.UserType, "Guest"))
 			}
 			if p.AccountEnabled != nil {

@@ -27,11 +27,12 @@ func (c AppCredential) Key() string {
 }
 
 func (c AppCredential) Cells() []any {
-	var days any
+	// Without an end date, how long the credential lasts is unknown.
+	var days, expired, soon any
 	if !c.End.IsZero() {
-		days = c.DaysToExpiry
+		days, expired, soon = c.DaysToExpiry, c.Expired, c.ExpiringSoon
 	}
-	return []any{c.DisplayName, c.ObjectType, c.AppID, c.CredentialType, c.Name, when(c.Start), when(c.End), days, c.Expired, c.ExpiringSoon, c.KeyID}
+	return []any{c.DisplayName, c.ObjectType, c.AppID, c.CredentialType, c.Name, when(c.Start), when(c.End), days, expired, soon, c.KeyID}
 }
 
 func init() {

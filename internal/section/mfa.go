@@ -25,10 +25,19 @@ func (r Registration) AdminWithoutMFA() bool {
 	return r.IsAdmin != nil && *r.IsAdmin && r.IsMfaRegistered != nil && !*r.IsMfaRegistered
 }
 
+// adminWithoutMFA is AdminWithoutMFA for a cell: unknown (nil) when Graph
+// did not say whether the user is an admin, or an admin's registration.
+func (r Registration) adminWithoutMFA() any {
+	if r.IsAdmin == nil || *r.IsAdmin && r.IsMfaRegistered == nil {
+		return nil
+	}
+	return r.AdminWithoutMFA()
+}
+
 func (r Registration) Key() string { return strings.ToLower(r.UserPrincipalName) }
 
 func (r Registration) Cells() []any {
-	return []any{r.UserDisplayName, r.UserPrincipalName, r.UserType, optional(r.IsAdmin), optional(r.IsMfaRegistered), r.AdminWithoutMFA(),
+	return []any{r.UserDisplayName, r.UserPrincipalName, r.UserType, optional(r.IsAdmin), optional(r.IsMfaRegistered), r.adminWithoutMFA(),
 		optional(r.IsMfaCapable), optional(r.IsPasswordless), optional(r.IsSsprRegistered), strings.Join(r.MethodsRegistered, ", "), when(r.Updated)}
 }
 

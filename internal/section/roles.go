@@ -24,13 +24,22 @@ func (r RoleAssignment) Flagged() bool {
 	return r.Guest != nil && *r.Guest || r.Disabled != nil && *r.Disabled
 }
 
+// needsReview is Flagged for a cell: unknown (nil) when neither flag is
+// known to be set and one of them is not known at all.
+func (r RoleAssignment) needsReview() any {
+	if !r.Flagged() && (r.Guest == nil || r.Disabled == nil) {
+		return nil
+	}
+	return r.Flagged()
+}
+
 func (r RoleAssignment) Key() string {
 	return strings.ToLower(r.Role) + "\x00" + strings.ToLower(r.PrincipalName) + "\x00" + r.PrincipalID + "\x00" + r.Scope
 }
 
 func (r RoleAssignment) Cells() []any {
 	return []any{r.Role, r.Privileged, r.PrincipalName, r.PrincipalUPN, r.PrincipalType, optional(r.Guest), optional(r.Disabled),
-		r.Flagged(), r.Scope, r.RoleTemplateID, r.PrincipalID}
+		r.needsReview(), r.Scope, r.RoleTemplateID, r.PrincipalID}
 }
 
 func init() {
