@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`.
 GO ?= go
 
-.PHONY: demo test build check
+.PHONY: demo test build check render-tools
 
 ## demo: a report of the sample world on the built-in emulator, written to ./reports
 demo:
@@ -16,6 +16,11 @@ check:
 	@unformatted=$$(gofmt -l handler internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## test: every test, against Azurite (installed from npm and started on random ports) and the emulator
-test: build check
+## render-tools: LibreOffice Calc and pdftoppm for the rendering tests (apt-get, when root on Debian)
+render-tools:
+	bash scripts/install-libreoffice.sh
+
+## test: every test, against Azurite (installed from npm and started on random ports) and the emulator;
+## workbooks are also opened with LibreOffice (installed if missing)
+test: build check render-tools
 	TENANTREPORT_HANDLER_BIN=$(CURDIR)/bin/handler bash scripts/with-azurite.sh $(GO) test -count=1 -shuffle=on ./...
