@@ -71,20 +71,21 @@ var benchSections = []benchSection{
 }
 
 var benchSummaryColumns = []Column{
-	{Header: "Tenant"}, {Header: "Tenant ID", Width: 38}, {Header: "Status", Width: 10}, {Header: "Users", Kind: Int},
-	{Header: "MFA coverage", Kind: Percent}, {Header: "Secure score", Kind: Percent}, {Header: "Duration (s)", Kind: Float},
+	{Header: "Tenant"}, {Header: "Tenant ID", Width: 38}, {Header: "Status", Width: 10, FlagUnless: "ok"}, {Header: "Users", Kind: Int},
+	{Header: "MFA coverage", Kind: Percent, HighlightBelow: new(0.5)}, {Header: "Secure score", Kind: Percent}, {Header: "Duration (s)", Kind: Float},
 	{Header: "Failed", Kind: Bool, Flag: true},
 }
 
 var benchRunStatusColumns = []Column{
-	{Header: "Tenant"}, {Header: "Section"}, {Header: "Status", Width: 14}, {Header: "Reason", Width: 40},
+	{Header: "Tenant"}, {Header: "Section"}, {Header: "Status", Width: 14, FlagUnless: "ok"}, {Header: "Reason", Width: 40, Wrap: true},
 	{Header: "Rows", Kind: Int}, {Header: "Requests", Kind: Int}, {Header: "Throttled", Kind: Int},
 	{Header: "Duration (s)", Kind: Float}, {Header: "Failed", Kind: Bool, Flag: true},
 }
 
 // benchReport returns the sheets of a report with about total rows:
-// Summary (with a chart), the section sheets in proportion to their weights,
-// and Run status. Rows are generated on the fly, as the report reads them
+// Summary (with a chart, a link per tenant to its Run status rows, and
+// highlights), the section sheets in proportion to their weights, and Run
+// status (with wrapped reasons). Rows are generated on the fly, as the report reads them
 // from spools, so the benchmark measures the writer, not the data.
 func benchReport(total int) []Sheet {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -97,7 +98,8 @@ func benchReport(total int) []Sheet {
 		Columns: benchSummaryColumns,
 		Rows: func(yield func([]any, error) bool) {
 			for i, t := range tenant {
-				row := []any{t, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i), "ok", 1000 + i,
+				link := Link{Text: t, Sheet: "Run status", Cell: "A" + strconv.Itoa(2+i*len(benchSections))}
+				row := []any{link, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i), "ok", 1000 + i,
 					float64(i%100) / 100, float64((i*7)%100) / 100, float64(i) / 3, i%17 == 0}
 				if !yield(row, nil) {
 					return

@@ -17,6 +17,9 @@ import (
 // second, and blank cells as empty fields. Rows are padded with empty fields
 // to the sheet's widest row. Backslash, tab, newline and carriage return in
 // text are written as \\, \t, \n and \r so every row stays on one line.
+// A cell with a hyperlink is followed by a space and the link's target in
+// angle brackets: " <https://…>" for a web page, " <#'Sheet'!A1>" for a cell
+// of the workbook.
 //
 // Dump reads each sheet into memory; it is meant for test-sized workbooks.
 func Dump(r io.ReaderAt, size int64) (string, error) {
@@ -54,6 +57,10 @@ func (d *dumper) sheet(out *strings.Builder, sheet string) error {
 	for _, row := range rows {
 		width = max(width, len(row))
 	}
+	links, err := d.links(sheet)
+	if err != nil {
+		return err
+	}
 	out.WriteString("== " + sheet + "\n")
 	for r, row := range rows {
 		for c := range width {
@@ -72,10 +79,42 @@ func (d *dumper) sheet(out *strings.Builder, sheet string) error {
 				return fmt.Errorf("cell %s: %w", cell, err)
 			}
 			out.WriteString(v)
+			if target, ok := links[cell]; ok {
+				out.WriteString(" <" + escapeTSV(target) + ">")
+			}
 		}
 		out.WriteByte('\n')
 	}
 	return nil
+}
+
+// links returns the targets of the sheet's hyperlinks by cell, with "#"
+// before a cell of the workbook.
+func (d *dumper) links(sheet string) (map[string]string, error) {
+	refs, err := d.f.GetHyperLinkCells(sheet, "")
+	if err != nil {
+		return nil, err
+	}
+	external, err := d.f.GetHyperLinkCells(sheet, "External")
+	if err != nil {
+		return nil, err
+	}
+	isExternal := make(map[string]bool, len(external))
+	for _, ref := range external {
+		isExternal[ref] = true
+	}
+	links := make(map[string]string, len(refs))
+	for _, ref := range refs {
+		_, target, err := d.f.GetCellHyperLink(sheet, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !isExternal[ref] {
+			target = "#" + target
+		}
+		links[ref] = target
+	}
+	return links, nil
 }
 
 // cell renders the raw value of one non-blank cell.

@@ -1,8 +1,11 @@
 package workbook
 
 import (
+	"cmp"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -14,12 +17,20 @@ import (
 // every worksheet in memory until the workbook is saved (StreamChunkSize is
 // a constant), and File.SetActiveSheet parses every worksheet still held in
 // memory into excelize's full worksheet model, so memory grows with the
-// number of sheets and their size. Encoding here lets each worksheet go
-// straight into its ZIP entry, finished before the next begins.
+// number of sheets and their size. Encoding here lets each worksheet be
+// compressed as its rows arrive, finished before the next begins.
 //
 // The cells are encoded as excelize encodes them (TestCellEncoding compares
 // the two): inline strings, numbers in the shortest form that reads back
-// exactly, booleans as 1/0, and dates as excelize's serial numbers.
+// exactly, booleans as 1/0, and dates as excelize's serial numbers. Where
+// this package deliberately differs (text markers, dates outside Excel's
+// range), the differences are documented on [Kind].
+//
+// A worksheet part is written in two pieces: the rows and everything after
+// them (the body) as they arrive, and the part's start (the head, up to
+// <sheetData>) once the worksheet ends, because the head holds the
+// <dimension> element and only then is the last row known. zip.go joins
+// the two into one ZIP entry.
 
 // worksheetStart opens a worksheet part.
 const worksheetStart = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` + "\n" +
@@ -29,38 +40,90 @@ const worksheetStart = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>`
 // maxCellChars is the most characters (UTF-16 code units) Excel keeps in a cell.
 const maxCellChars = excelize.TotalCellChars
 
-// layout is what the encoder needs to know about a sheet's columns.
+// maxLinks is the most hyperlinks Excel allows on one worksheet.
+const maxLinks = excelize.TotalSheetHyperlinks + 1
+
+// maxURLLen is the longest hyperlink address Excel accepts.
+const maxURLLen = 2079
+
+// Excel's dates: from 1 January 1900 up to, not including, 1 January 10000.
+var (
+	excelMinTime = time.Date(1900, time.January, 1, 0, 0, 0, 0, time.UTC)
+	excelEndTime = time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// layout is what the encoder needs to know about the columns of a sheet,
+// computed once per sheet.
 type layout struct {
-	cols       []Column
-	refs       []string  // column letters: "A", "B", …
-	styles     []string  // ` s="N"` for each column, or "" for the default style
-	widths     []float64 // column widths in characters
-	headerAttr string    // ` s="N"` of the header cells
-	flags      []int     // indexes of flagged columns
+	cols         []Column
+	refs         []string  // column letters: "A", "B", …
+	styles       []string  // ` s="N"` of each column's cells, or ""
+	linkStyles   []string  // ` s="N"` of each column's hyperlink cells
+	headerStyles []string  // ` s="N"` of each column's header cell
+	widths       []float64 // column widths in characters
+	rowRules     []string  // formulas, relative to row 2, of the rules that highlight a whole row
+	cellRules    []cellRule
+}
+
+// cellRule is a conditional format that highlights cells of one column.
+type cellRule struct {
+	col     int
+	formula string // relative to the column's cell in row 2
 }
 
 func newLayout(cols []Column, st styles) *layout {
 	l := &layout{
-		cols:       cols,
-		refs:       make([]string, len(cols)),
-		styles:     make([]string, len(cols)),
-		widths:     make([]float64, len(cols)),
-		headerAttr: styleAttr(st.header),
+		cols:         cols,
+		refs:         make([]string, len(cols)),
+		styles:       make([]string, len(cols)),
+		linkStyles:   make([]string, len(cols)),
+		headerStyles: make([]string, len(cols)),
+		widths:       make([]float64, len(cols)),
 	}
 	for i, c := range cols {
-		l.refs[i], _ = excelize.ColumnNumberToName(i + 1) // checkSheet bounds the count
+		ref, _ := excelize.ColumnNumberToName(i + 1) // checkSheet bounds the count
+		l.refs[i] = ref
 		l.styles[i] = styleAttr(st.kind[c.Kind])
+		l.linkStyles[i] = styleAttr(st.link)
+		if c.Wrap {
+			l.styles[i] = styleAttr(st.wrap)
+			l.linkStyles[i] = styleAttr(st.linkWrap)
+		}
+		l.headerStyles[i] = styleAttr(st.header[c.Kind.align()])
 		l.widths[i] = c.Width
-		if c.Width == 0 {
+		switch {
+		case c.Width != 0:
+		case c.Wrap:
+			l.widths[i] = wrapWidth
+		default:
 			// Room for the header text and the autofilter button.
 			l.widths[i] = min(max(c.Kind.defaultWidth(), float64(utf16Len(c.Header))+4), maxColumnWidth)
 		}
 		if c.Flag {
-			l.flags = append(l.flags, i)
+			l.rowRules = append(l.rowRules, `$`+ref+`2=TRUE`)
+		}
+	}
+	// Rules on text follow the flags, so that a sheet that only has flags
+	// keeps the rules, and the priorities, it had before there were others.
+	for i, c := range cols {
+		if c.FlagUnless != "" {
+			l.rowRules = append(l.rowRules, `NOT(EXACT($`+l.refs[i]+`2,"`+strings.ReplaceAll(c.FlagUnless, `"`, `""`)+`"))`)
+		}
+	}
+	for i, c := range cols {
+		ref := l.refs[i] + "2"
+		if c.HighlightBelow != nil {
+			l.cellRules = append(l.cellRules, cellRule{i, `AND(ISNUMBER(` + ref + `),` + ref + `<` + formulaNumber(*c.HighlightBelow) + `)`})
+		}
+		if c.HighlightAbove != nil {
+			l.cellRules = append(l.cellRules, cellRule{i, `AND(ISNUMBER(` + ref + `),` + ref + `>` + formulaNumber(*c.HighlightAbove) + `)`})
 		}
 	}
 	return l
 }
+
+// formulaNumber formats x as a number in a formula, such as 0.5 or 1E-07.
+func formulaNumber(x float64) string { return strconv.FormatFloat(x, 'G', -1, 64) }
 
 func styleAttr(id int) string {
 	if id == 0 {
@@ -69,12 +132,23 @@ func styleAttr(id int) string {
 	return ` s="` + strconv.Itoa(id) + `"`
 }
 
-// appendHead appends the start of a worksheet part up to <sheetData>: the
-// frozen header pane, the column widths and column styles. The first
-// worksheet of the workbook is the selected tab.
-func (l *layout) appendHead(buf []byte, selected bool) []byte {
-	buf = append(buf, worksheetStart...)
-	buf = append(buf, `<sheetViews><sheetView`...)
+// lastCell returns the reference of the bottom-right cell of a worksheet
+// whose last row is last.
+func (l *layout) lastCell(last int) string {
+	return l.refs[len(l.refs)-1] + strconv.Itoa(last)
+}
+
+// appendHead appends the start of a worksheet part whose last row is last,
+// up to <sheetData>: the page setup flag, the dimension, the frozen header
+// pane, the column widths and column styles. A selected worksheet is the
+// workbook's selected tab.
+func (l *layout) appendHead(buf []byte, last int, selected bool) []byte {
+	buf = append(buf, worksheetStart+`<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="A1`...)
+	if end := l.lastCell(last); end != "A1" {
+		buf = append(buf, ':')
+		buf = append(buf, end...)
+	}
+	buf = append(buf, `"/><sheetViews><sheetView`...)
 	if selected {
 		buf = append(buf, ` tabSelected="1"`...)
 	}
@@ -96,41 +170,113 @@ func (l *layout) appendHead(buf []byte, selected bool) []byte {
 	return append(buf, `</cols><sheetData>`...)
 }
 
-// appendHeader appends the bold header row.
+// appendHeader appends the header row.
 func (l *layout) appendHeader(buf []byte) []byte {
-	buf = append(buf, `<row r="1"`+l.headerAttr+` customFormat="1">`...)
+	buf = append(buf, `<row r="1"`+l.headerStyles[0]+` customFormat="1">`...)
 	for i, c := range l.cols {
-		buf = append(buf, `<c r="`+l.refs[i]+`1"`+l.headerAttr+` t="inlineStr">`...)
+		buf = append(buf, `<c r="`+l.refs[i]+`1"`+l.headerStyles[i]+` t="inlineStr">`...)
 		buf = appendInlineStr(buf, c.Header)
 		buf = append(buf, `</c>`...)
 	}
 	return append(buf, `</row>`...)
 }
 
-// appendTail appends the end of a worksheet part whose last row is last:
-// the autofilter over header and data, one conditional format rule per
-// flagged column over the data, and the drawing with relationship ID rel
-// unless rel is empty.
-func (l *layout) appendTail(buf []byte, last, flagStyle int, rel string) []byte {
+// appendTail appends what follows the rows of a worksheet whose last row
+// is last, up to where its hyperlinks go: the autofilter over header and
+// data, and the conditional formats over the data, all with the
+// differential format flagStyle.
+func (l *layout) appendTail(buf []byte, last, flagStyle int) []byte {
 	lastCol := l.refs[len(l.refs)-1]
 	lastRow := strconv.Itoa(last)
 	buf = append(buf, `</sheetData><autoFilter ref="$A$1:$`+lastCol+`$`+lastRow+`"/>`...)
-	if len(l.flags) > 0 && last > 1 {
+	if last < 2 {
+		return buf
+	}
+	dxf := strconv.Itoa(flagStyle)
+	priority := 0
+	rule := func(buf []byte, formula string) []byte {
+		priority++
+		return append(buf, `<cfRule type="expression" dxfId="`+dxf+`" priority="`+strconv.Itoa(priority)+
+			`"><formula>`+escapeXML(formula)+`</formula></cfRule>`...)
+	}
+	if len(l.rowRules) > 0 {
 		buf = append(buf, `<conditionalFormatting sqref="A2:`+lastCol+lastRow+`">`...)
-		for p, i := range l.flags {
-			buf = append(buf, `<cfRule type="expression" dxfId="`+strconv.Itoa(flagStyle)+
-				`" priority="`+strconv.Itoa(p+1)+`"><formula>$`+l.refs[i]+`2=TRUE</formula></cfRule>`...)
+		for _, f := range l.rowRules {
+			buf = rule(buf, f)
 		}
 		buf = append(buf, `</conditionalFormatting>`...)
 	}
-	if rel != "" {
-		buf = append(buf, `<drawing r:id="`+rel+`"/>`...)
+	for i, r := range l.cellRules { // one element per column, holding the column's rules
+		col := l.refs[r.col]
+		if i == 0 || l.cellRules[i-1].col != r.col {
+			buf = append(buf, `<conditionalFormatting sqref="`+col+`2:`+col+lastRow+`">`...)
+		}
+		buf = rule(buf, r.formula)
+		if i == len(l.cellRules)-1 || l.cellRules[i+1].col != r.col {
+			buf = append(buf, `</conditionalFormatting>`...)
+		}
+	}
+	return buf
+}
+
+// pageSetup is the print setup of every worksheet: margins, landscape
+// pages one page wide and as many pages tall as needed, and a footer with
+// the sheet name and the page number.
+const pageSetup = `<pageMargins left="0.5" right="0.5" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>` +
+	`<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>` +
+	`<headerFooter><oddFooter>&amp;C&amp;A - page &amp;P of &amp;N</oddFooter></headerFooter>`
+
+// appendEnd appends the end of a worksheet part, after its hyperlinks: the
+// page setup, and the drawing with relationship ID drawingRelID if drawing.
+func appendEnd(buf []byte, drawing bool) []byte {
+	buf = append(buf, pageSetup...)
+	if drawing {
+		buf = append(buf, `<drawing r:id="`+drawingRelID+`"/>`...)
 	}
 	return append(buf, `</worksheet>`...)
 }
 
-// appendRow appends row number r with values, one per column.
-func (l *layout) appendRow(buf []byte, r int, values []any) ([]byte, error) {
+// appendChartSheet appends the whole worksheet part of a sheet that holds
+// only a chart: no grid lines, printed one page wide, and the drawing with
+// relationship ID drawingRelID. Without a chart it holds the text note in
+// A1 instead.
+func appendChartSheet(buf []byte, selected bool, note string) []byte {
+	buf = append(buf, worksheetStart+`<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="A1"/>`+
+		`<sheetViews><sheetView showGridLines="0"`...)
+	if selected {
+		buf = append(buf, ` tabSelected="1"`...)
+	}
+	buf = append(buf, ` workbookViewId="0"/></sheetViews><sheetFormatPr defaultRowHeight="15"/><sheetData>`...)
+	if note != "" {
+		buf = append(buf, `<row r="1"><c r="A1" t="inlineStr">`...)
+		buf = appendInlineStr(buf, note)
+		buf = append(buf, `</c></row>`...)
+	}
+	buf = append(buf, `</sheetData><pageMargins left="0.5" right="0.5" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>`+
+		`<pageSetup orientation="portrait" fitToWidth="1" fitToHeight="0"/>`...)
+	if note == "" {
+		buf = append(buf, `<drawing r:id="`+drawingRelID+`"/>`...)
+	}
+	return append(buf, `</worksheet>`...)
+}
+
+// sink collects what encoding a row produces besides the row's XML.
+type sink struct {
+	links []byte // <hyperlink> elements, for the worksheet's <hyperlinks>
+	rels  []byte // <Relationship> elements, for the worksheet's relationships part
+	n     int    // hyperlinks on the worksheet so far, including these
+	ext   int    // external hyperlinks among them
+	bad   []int  // indexes of the columns whose value was out of range and written blank
+}
+
+// reset empties s for the next row, keeping the hyperlink count.
+func (s *sink) reset() {
+	s.links, s.rels, s.bad = s.links[:0], s.rels[:0], s.bad[:0]
+}
+
+// appendRow appends row number r with values, one per column. Hyperlinks
+// and blanked values are recorded in s.
+func (l *layout) appendRow(buf []byte, r int, values []any, s *sink) ([]byte, error) {
 	if len(values) != len(l.cols) {
 		return buf, fmt.Errorf("%d values for %d columns", len(values), len(l.cols))
 	}
@@ -141,7 +287,7 @@ func (l *layout) appendRow(buf []byte, r int, values []any) ([]byte, error) {
 	buf = append(buf, `">`...)
 	for i, v := range values {
 		var err error
-		if buf, err = l.appendCell(buf, i, row, v); err != nil {
+		if buf, err = l.appendCell(buf, i, row, v, s); err != nil {
 			return buf, fmt.Errorf("column %q: %w", l.cols[i].Header, err)
 		}
 	}
@@ -150,7 +296,7 @@ func (l *layout) appendRow(buf []byte, r int, values []any) ([]byte, error) {
 
 // appendCell appends the cell of column i in the given row holding v, or
 // nothing for a blank cell, after checking that v suits the column's kind.
-func (l *layout) appendCell(buf []byte, i int, row []byte, v any) ([]byte, error) {
+func (l *layout) appendCell(buf []byte, i int, row []byte, v any, s *sink) ([]byte, error) {
 	k := l.cols[i].Kind
 	ok := false
 	switch x := v.(type) {
@@ -158,12 +304,12 @@ func (l *layout) appendCell(buf []byte, i int, row []byte, v any) ([]byte, error
 		return buf, nil
 	case string:
 		if ok = k == Text; ok {
-			buf = appendInlineStr(l.appendCellStart(buf, i, row, "inlineStr"), x)
+			buf = appendInlineStr(l.appendCellStart(buf, l.styles[i], i, row, "inlineStr"), x)
 			return append(buf, `</c>`...), nil
 		}
 	case bool:
 		if ok = k == Bool; ok {
-			buf = append(l.appendCellStart(buf, i, row, "b"), `<v>`...)
+			buf = append(l.appendCellStart(buf, l.styles[i], i, row, "b"), `<v>`...)
 			if x {
 				buf = append(buf, '1')
 			} else {
@@ -177,11 +323,11 @@ func (l *layout) appendCell(buf []byte, i int, row []byte, v any) ([]byte, error
 				return buf, nil
 			}
 			x = x.UTC()
-			serial, isDate := excelTime(x)
-			if !isDate {
-				buf = appendInlineStr(l.appendCellStart(buf, i, row, "inlineStr"), x.Format(time.RFC3339Nano))
-				return append(buf, `</c>`...), nil
+			if x.Before(excelMinTime) || !x.Before(excelEndTime) {
+				s.bad = append(s.bad, i)
+				return buf, nil
 			}
+			serial, _ := excelTime(x)
 			var b [32]byte
 			return l.appendNumber(buf, i, row, strconv.AppendFloat(b[:0], serial, 'f', -1, 64)), nil
 		}
@@ -206,20 +352,95 @@ func (l *layout) appendCell(buf []byte, i int, row []byte, v any) ([]byte, error
 			var b [20]byte
 			return l.appendNumber(buf, i, row, appendInteger(b[:0], x)), nil
 		}
+	case Link:
+		if ok = k == Text; ok {
+			return l.appendLink(buf, i, row, x, s)
+		}
 	default:
 		return buf, fmt.Errorf("unsupported value type %T", v)
 	}
 	return buf, fmt.Errorf("%T value in a %v column", v, k)
 }
 
+// appendLink appends the text cell of a Link and records its hyperlink in
+// s, unless the link has no valid target or the worksheet has run out of
+// hyperlinks, when the cell is plain text.
+func (l *layout) appendLink(buf []byte, i int, row []byte, x Link, s *sink) ([]byte, error) {
+	text := cmp.Or(x.Text, x.URL, x.Sheet)
+	location := ""
+	external := false
+	switch {
+	case x.URL != "":
+		external = isWebURL(x.URL)
+	case x.Sheet != "":
+		cell := cmp.Or(x.Cell, "A1")
+		col, r, err := excelize.CellNameToCoordinates(cell)
+		if err != nil {
+			return buf, fmt.Errorf("link to sheet %q: cell %q is not a cell reference", x.Sheet, x.Cell)
+		}
+		cell, _ = excelize.CoordinatesToCellName(col, r)
+		location = quoteSheet(SheetName(x.Sheet)) + "!" + cell
+	}
+	if !external && location == "" || s.n >= maxLinks {
+		buf = appendInlineStr(l.appendCellStart(buf, l.styles[i], i, row, "inlineStr"), text)
+		return append(buf, `</c>`...), nil
+	}
+	s.n++
+	s.links = append(s.links, `<hyperlink ref="`+l.refs[i]...)
+	s.links = append(s.links, row...)
+	if external {
+		s.ext++
+		id := linkRelID(s.ext)
+		s.links = append(s.links, `" r:id="`+id+`"/>`...)
+		s.rels = append(s.rels, `<Relationship Id="`+id+`" Type="`+relTypeHyperlink+`" Target="`...)
+		s.rels = appendAttr(s.rels, x.URL)
+		s.rels = append(s.rels, `" TargetMode="External"/>`...)
+	} else {
+		s.links = append(s.links, `" location="`...)
+		s.links = appendAttr(s.links, location)
+		s.links = append(s.links, `"/>`...)
+	}
+	buf = appendInlineStr(l.appendCellStart(buf, l.linkStyles[i], i, row, "inlineStr"), text)
+	return append(buf, `</c>`...), nil
+}
+
+// linkRelID is the relationship ID of the n-th external hyperlink of a
+// worksheet (counting from 1). IDs start at rId2: rId1 is the drawing's (drawingRelID).
+func linkRelID(n int) string { return "rId" + strconv.Itoa(n+1) }
+
+// relTypeHyperlink is the relationship type of a hyperlink.
+const relTypeHyperlink = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink"
+
+// isWebURL reports whether s is an absolute http or https URL that Excel
+// can follow: at most maxURLLen bytes, valid UTF-8 without spaces or
+// control characters, and with a host.
+func isWebURL(s string) bool {
+	if len(s) > maxURLLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || isControl(r) {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")
+}
+
+// quoteSheet returns the sheet name quoted for a reference, as in 'Run status'!A1.
+func quoteSheet(name string) string { return "'" + strings.ReplaceAll(name, "'", "''") + "'" }
+
 // appendCellStart appends the start tag of the cell of column i in row,
-// with its column's style and the cell type t, if any.
-func (l *layout) appendCellStart(buf []byte, i int, row []byte, t string) []byte {
+// with the style attribute style and the cell type t, if any.
+func (l *layout) appendCellStart(buf []byte, style string, i int, row []byte, t string) []byte {
 	buf = append(buf, `<c r="`...)
 	buf = append(buf, l.refs[i]...)
 	buf = append(buf, row...)
 	buf = append(buf, '"')
-	buf = append(buf, l.styles[i]...)
+	buf = append(buf, style...)
 	if t != "" {
 		buf = append(buf, ` t="`...)
 		buf = append(buf, t...)
@@ -230,7 +451,7 @@ func (l *layout) appendCellStart(buf []byte, i int, row []byte, t string) []byte
 
 // appendNumber appends a numeric cell whose value is the text v.
 func (l *layout) appendNumber(buf []byte, i int, row, v []byte) []byte {
-	buf = append(l.appendCellStart(buf, i, row, ""), `<v>`...)
+	buf = append(l.appendCellStart(buf, l.styles[i], i, row, ""), `<v>`...)
 	buf = append(buf, v...)
 	return append(buf, `</v></c>`...)
 }
@@ -265,11 +486,9 @@ func appendInteger(buf []byte, v any) []byte {
 func isFinite(x float64) bool { return x-x == 0 } // false for NaN and ±Inf
 
 // appendInlineStr appends s as the <is> element of an inline string cell,
-// cut to Excel's limit, with white space at either end preserved.
+// as cellText makes it, with white space at either end preserved.
 func appendInlineStr(buf []byte, s string) []byte {
-	if len(s) > maxCellChars { // a string has at least as many bytes as UTF-16 units
-		s = truncateUTF16(s, maxCellChars)
-	}
+	s = cellText(s)
 	buf = append(buf, `<is><t`...)
 	if s != "" && (isXMLSpace(s[0]) || isXMLSpace(s[len(s)-1])) {
 		buf = append(buf, ` xml:space="preserve"`...)
@@ -281,24 +500,81 @@ func appendInlineStr(buf []byte, s string) []byte {
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// appendEscaped appends s as XML character data that Excel reads back as s:
-// markup characters are escaped, carriage returns are kept as references
-// (XML would turn them into newlines), characters XML 1.0 cannot carry
-// become U+FFFD (as encoding/xml does), and an underscore that starts
-// something Excel would decode as an escaped character (_xHHHH_) is itself
-// escaped as _x005F_ (ECMA-376 Part 1 §22.9.2.19).
+// cellText returns s cut to fit in a cell, with the marker
+// "…[truncated N chars]" at the end when it is cut: N is the number of
+// characters (code points, or bytes of invalid UTF-8) left out. The result
+// is at most maxCellChars UTF-16 code units long, marker included.
+func cellText(s string) string {
+	if len(s) <= maxCellChars { // a string has at least as many bytes as UTF-16 units
+		return s
+	}
+	if utf16Len(s) <= maxCellChars {
+		return s
+	}
+	total := utf8.RuneCountInString(s)
+	// Reserve room for the marker with as many digits as the whole string
+	// has characters: N cannot have more.
+	room := maxCellChars - utf16Len(truncMarker(total))
+	kept := truncateUTF16(s, room)
+	return kept + truncMarker(total-utf8.RuneCountInString(kept))
+}
+
+// truncMarker is the marker at the end of a text cut by n characters.
+func truncMarker(n int) string { return "…[truncated " + strconv.Itoa(n) + " chars]" }
+
+// escapeXML returns s as XML character data (see appendEscaped).
+func escapeXML(s string) string { return string(appendEscaped(nil, s)) }
+
+// appendAttr appends s as the value of an XML attribute in double quotes.
+func appendAttr(buf []byte, s string) []byte {
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			return appendEscaped(buf, s)
+		}
+		buf = append(appendEscaped(buf, s[:i]), "&quot;"...)
+		s = s[i+1:]
+	}
+}
+
+// asciiSpecial marks the ASCII bytes appendEscaped does not copy as they
+// are: markup characters, carriage return, control characters other than
+// tab and newline, DEL, and underscore (which may start an escape).
+var asciiSpecial = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = c < ' ' && c != '\t' && c != '\n' || c == 0x7f || strings.IndexByte("&<>_", byte(c)) >= 0
+	}
+	return t
+}()
+
+// appendEscaped appends s as XML character data that Excel reads back as s,
+// but for characters Excel should not be given:
+//
+//   - markup characters are escaped, and carriage returns are kept as
+//     references (XML would turn them into newlines);
+//   - control characters other than tab, newline and carriage return (C0,
+//     DEL and C1), characters XML 1.0 cannot carry (such as U+FFFE), and
+//     each byte of invalid UTF-8 become U+FFFD, the replacement character,
+//     so that what was there stays visible;
+//   - an underscore that starts something Excel would decode as an escaped
+//     character (_xHHHH_) is itself escaped as _x005F_ (ECMA-376 Part 1
+//     §22.9.2.19).
 func appendEscaped(buf []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
+			if r == utf8.RuneError && size == 1 || !isXMLChar(r) || isControl(r) {
 				buf = append(buf, s[last:i]...)
 				buf = append(buf, "\uFFFD"...)
 				last = i + size
 			}
 			i += size
+			continue
+		}
+		if !asciiSpecial[c] {
+			i++
 			continue
 		}
 		var esc string
@@ -311,9 +587,11 @@ func appendEscaped(buf []byte, s string) []byte {
 			esc = "&gt;"
 		case c == '\r':
 			esc = "&#xD;"
-		case c == '_' && isEscapedChar(s[i:]):
-			esc = "_x005F_"
-		case c < ' ' && c != '\t' && c != '\n':
+		case c == '_':
+			if isEscapedChar(s[i:]) {
+				esc = "_x005F_"
+			}
+		default: // C0 control characters and DEL
 			esc = "\uFFFD"
 		}
 		if esc != "" {
@@ -324,6 +602,12 @@ func appendEscaped(buf []byte, s string) []byte {
 		i++
 	}
 	return append(buf, s[last:]...)
+}
+
+// isControl reports whether r is a control character other than tab,
+// newline and carriage return: C0, DEL or C1.
+func isControl(r rune) bool {
+	return r < ' ' && r != '\t' && r != '\n' && r != '\r' || 0x7f <= r && r <= 0x9f
 }
 
 // isEscapedChar reports whether s starts with _xHHHH_, where H is a hex digit.
@@ -354,7 +638,8 @@ var (
 
 // excelTime returns the Excel serial number (days since 0 January 1900,
 // with Excel's 1900 leap-year bug) of t, as excelize computes it, and
-// whether t can be stored as a date at all (it is after 31 December 1899).
+// whether t can be stored as a serial number at all (it is after 31
+// December 1899). Write stores only times from 1 January 1900 on.
 func excelTime(t time.Time) (float64, bool) {
 	if !t.After(excelZero) {
 		return 0, false

@@ -52,7 +52,7 @@ var twoCols = []Column{{Header: "Name"}, {Header: "N", Kind: Int}}
 func writeBytes(t testing.TB, maxRows int, sheets ...Sheet) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := write(&buf, maxRows, sheets); err != nil {
+	if err := write(&buf, limits{rows: maxRows, memory: spillMemory}, Options{}, sheets); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 	return buf.Bytes()
@@ -348,8 +348,11 @@ func TestWriteApostropheName(t *testing.T) {
 	if got := f.GetSheetList(); !slices.Equal(got, []string{"O'Brien's"}) {
 		t.Fatalf("sheets = %q", got)
 	}
-	for _, dn := range f.GetDefinedName() {
-		t.Errorf("unexpected defined name %+v (excelize does not escape the apostrophe)", dn)
+	// No _FilterDatabase name (excelize does not escape the apostrophe);
+	// the print titles, which Write names itself, are escaped.
+	want := []excelize.DefinedName{{Name: "_xlnm.Print_Titles", RefersTo: "'O''Brien''s'!$1:$1", Scope: "O'Brien's"}}
+	if got := f.GetDefinedName(); !slices.Equal(got, want) {
+		t.Errorf("defined names = %+v, want %+v", got, want)
 	}
 	if x := sheetXML(t, data, 1); !strings.Contains(x, `<autoFilter ref="$A$1:$B$3"`) {
 		t.Errorf("sheet lacks its autofilter")
@@ -693,13 +696,17 @@ func TestWriteFlags(t *testing.T) {
 	if st.Fill.Type != "pattern" || st.Fill.Pattern != 1 || !slices.Equal(st.Fill.Color, []string{FlagFill}) || st.Font != nil {
 		t.Errorf("GetConditionalStyle(0) = %+v, fill %+v; want a solid %s fill", st, st.Fill, FlagFill)
 	}
-	// The flags stay plain booleans with no style of their own.
+	// The flags stay plain booleans with the Bool column's style, no fill.
 	for _, cell := range []string{"C4", "D3"} {
 		if typ, err := f.GetCellType("Users (2)", cell); err != nil || typ != excelize.CellTypeBool {
 			t.Errorf("GetCellType(Users (2), %s) = %v, %v; want bool", cell, typ, err)
 		}
-		if s, err := f.GetCellStyle("Users (2)", cell); err != nil || s != 0 {
-			t.Errorf("GetCellStyle(Users (2), %s) = %v, %v; want 0", cell, s, err)
+		id, err := f.GetCellStyle("Users (2)", cell)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := f.GetStyle(id); err != nil || s.Fill.Pattern != 0 || s.NumFmt != 0 {
+			t.Errorf("style of Users (2)!%s = %+v, %v; want no fill, General", cell, s, err)
 		}
 	}
 }
@@ -766,7 +773,7 @@ func TestWriteChart(t *testing.T) {
 			t.Errorf("%s: %s has no drawing rId1", tt.sheet, tt.part)
 		}
 		rels := zipPart(t, data, strings.Replace(tt.part, "worksheets/", "worksheets/_rels/", 1)+".rels")
-		if want := `<Relationship Id="rId1" Target="../drawings/` + tt.drawing + `"`; !strings.Contains(rels, want) {
+		if want := `<Relationship Id="rId1" Type="` + relTypeDrawing + `" Target="../drawings/` + tt.drawing + `"`; !strings.Contains(rels, want) {
 			t.Errorf("%s: rels = %s, want %s", tt.sheet, rels, want)
 		}
 		drels := zipPart(t, data, "xl/drawings/_rels/"+tt.drawing+".rels")
@@ -777,8 +784,8 @@ func TestWriteChart(t *testing.T) {
 		if got := chartRefs(chart); !slices.Equal(got, tt.refs) {
 			t.Errorf("%s: chart references = %q, want %q", tt.sheet, got, tt.refs)
 		}
-		if !strings.Contains(chart, `<barDir val="col">`) || !strings.Contains(chart, `<grouping val="clustered">`) {
-			t.Errorf("%s: %s is not a clustered column chart", tt.sheet, tt.chart)
+		if !strings.Contains(chart, `<barDir val="bar">`) || !strings.Contains(chart, `<grouping val="clustered">`) {
+			t.Errorf("%s: %s is not a clustered bar chart", tt.sheet, tt.chart)
 		}
 		types := zipPart(t, data, "[Content_Types].xml")
 		for _, part := range []string{"/xl/drawings/" + tt.drawing, "/xl/charts/" + tt.chart} {
@@ -796,9 +803,10 @@ func TestWriteChart(t *testing.T) {
 	if strings.Contains(zipPart(t, data, "xl/charts/chart2.xml"), `formatCode="0%"`) {
 		t.Errorf("chart2.xml has a percent axis without Chart.Percent")
 	}
-	// The chart sits to the right of the table: from column F (index 5), row 2 (index 1).
-	if x := zipPart(t, data, "xl/drawings/drawing1.xml"); !strings.Contains(x, "<xdr:from><xdr:col>5</xdr:col>") || !strings.Contains(x, "<xdr:row>1</xdr:row>") {
-		t.Errorf("drawing1.xml anchor = %s, want from F2", x)
+	// The chart sits at the top, to the right of the table: from column F
+	// (index 5), row 1 (index 0).
+	if x := zipPart(t, data, "xl/drawings/drawing1.xml"); !strings.Contains(x, "<xdr:from><xdr:col>5</xdr:col><xdr:colOff>76200</xdr:colOff><xdr:row>0</xdr:row>") {
+		t.Errorf("drawing1.xml anchor = %s, want from F1", x)
 	}
 	// No chart on continuation sheets, nor without rows.
 	for i := 3; i <= 4; i++ {
@@ -903,23 +911,44 @@ func TestPartWriterCheck(t *testing.T) {
 		}
 	})
 	t.Run("drawing", func(t *testing.T) {
+		const (
+			sheet = "xl/worksheets/sheet1.xml"
+			rels  = "xl/worksheets/_rels/sheet1.xml.rels"
+			good  = `<worksheet><drawing r:id="rId1"></drawing></worksheet>`
+			rel   = `<Relationships><Relationship Id="rId1" Target="../drawings/drawing2.xml" Type="` + relTypeDrawing + `"></Relationship></Relationships>`
+		)
 		for _, tt := range []struct {
-			rendered string
-			ok       bool
+			rendered, rels string
+			ok             bool
 		}{
-			{`<worksheet><drawing r:id="rId1"></drawing></worksheet>`, true},
-			{`<worksheet><drawing r:id="rId2"></drawing></worksheet>`, false},
-			{`<worksheet></worksheet>`, false},
+			{good, rel, true},
+			{`<worksheet><drawing r:id="rId2"></drawing></worksheet>`, rel, false},
+			{`<worksheet></worksheet>`, rel, false},
+			{good, "", false},
+			{good, strings.Replace(rel, "drawing2", "drawing1", 1), false},
 		} {
-			p := &partWriter{zw: zw, streamed: map[string]string{"xl/worksheets/sheet1.xml": "rId1"}}
-			w, err := p.Create("xl/worksheets/sheet1.xml")
+			p := &partWriter{zw: zw, streamed: map[string]string{sheet: "../drawings/drawing2.xml"}}
+			w, err := p.Create(sheet)
 			if err != nil {
 				t.Fatal(err)
 			}
 			io.WriteString(w, tt.rendered)
-			if err := p.check(); (err == nil) != tt.ok {
-				t.Errorf("check() after %s = %v, want ok %v", tt.rendered, err, tt.ok)
+			if tt.rels != "" {
+				w, err := p.Create(rels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(w, tt.rels)
 			}
+			if err := p.check(); (err == nil) != tt.ok {
+				t.Errorf("check() after %s and %q = %v, want ok %v", tt.rendered, tt.rels, err, tt.ok)
+			}
+		}
+	})
+	t.Run("relationships without a drawing", func(t *testing.T) {
+		p := &partWriter{zw: zw, streamed: map[string]string{"xl/worksheets/sheet1.xml": ""}}
+		if _, err := p.Create("xl/worksheets/_rels/sheet1.xml.rels"); err == nil {
+			t.Errorf("Create(relationships of a worksheet without a drawing) succeeded")
 		}
 	})
 }
