@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
+	"github.com/tenantreport/tenantreport/internal/report"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -85,7 +87,29 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 		Sections: s.Sections,
 		Parallel: s.Concurrency,
 		Logger:   log,
+		Version:  version(),
+		Highlights: report.Thresholds{MFACoverage: float64(s.Thresholds.MFAMinPercent) / 100,
+			SecureScore: float64(s.Thresholds.ScoreMinPercent) / 100},
 	}, nil
+}
+
+// version is the handler's module version and VCS revision, as the Go
+// toolchain recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v += " " + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += " (modified)"
+		}
+	}
+	return v
 }
 
 // newStore returns the blob store of the storage settings: a connection

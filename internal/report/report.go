@@ -20,8 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantreport/tenantreport/internal/directory"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/section"
+	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/workbook"
 )
 
@@ -46,33 +48,76 @@ type Tenant struct {
 
 // Run is what the workbook reports.
 type Run struct {
-	ID       string
-	Trigger  string
-	Started  time.Time
-	Finished time.Time
+	ID      string
+	Trigger string
+	Started time.Time
+	// Collected is when the last tenant was read.
+	Collected time.Time
+	// Version is the tool's version, for the About sheet.
+	Version    string
+	Thresholds Thresholds
 	// Sections are the sections of the run: each with a sheet gets one.
 	Sections []string
 	// Tenants in report order.
 	Tenants []Tenant
 }
 
+// Thresholds are what Summary highlights, as fractions (0.9 = 90 %). The
+// zero value is the settings' defaults.
+type Thresholds struct {
+	MFACoverage float64
+	SecureScore float64
+}
+
+func (t Thresholds) orDefault() Thresholds {
+	if t == (Thresholds{}) {
+		d := settings.DefaultThresholds
+		return Thresholds{MFACoverage: float64(d.MFAMinPercent) / 100, SecureScore: float64(d.ScoreMinPercent) / 100}
+	}
+	return t
+}
+
+// Sheet names the report uses besides the sections'.
+const (
+	summarySheet   = "Summary"
+	chartSheet     = "Overview"
+	runStatusSheet = "Run status"
+	aboutSheet     = "About"
+)
+
 // Write writes the workbook of run to w.
 func Write(w io.Writer, run Run) error {
-	warnings := map[[2]string]int{} // tenant id, section → rows that could not be read back
+	run.Thresholds = run.Thresholds.orDefault()
+	// Values that could not be read back or written, by tenant id and
+	// section: Run status, written after the section sheets, shows them.
+	warnings := map[[2]string]int{}
+	var current [2]string // the tenant and section of the row being written
+	opts := workbook.Options{
+		Title:       fmt.Sprintf("Tenant report: %d tenants", len(run.Tenants)),
+		Subject:     "Microsoft Entra tenants",
+		Description: fmt.Sprintf("Run %s (%s), started %s UTC", run.ID, run.Trigger, run.Started.UTC().Format(time.DateTime)),
+		Creator:     "tenantreport",
+		Created:     run.Started,
+		// Called while the row is written, so current names its tenant.
+		OnBadValue: func(string, string, int, any) { warnings[current]++ },
+	}
 	sheets := []workbook.Sheet{{
-		Name: "Summary", Columns: summaryColumns, Rows: summaryRows(run.Tenants),
-		Chart: &workbook.Chart{Title: "MFA coverage and secure score", Category: "Tenant", Series: []string{"MFA coverage", "Secure score"}, Percent: true},
+		Name: summarySheet, Columns: summaryColumns(run.Thresholds), Rows: summaryRows(run.Tenants),
+		Chart: &workbook.Chart{Title: "MFA coverage and secure score by tenant", Category: "Tenant", Series: []string{mfaHeader(run.Thresholds), scoreHeader(run.Thresholds)},
+			Percent: true, ValueTitle: "Share (%)", Sheet: chartSheet},
 	}}
 	for _, sec := range section.All() {
 		if !sec.HasSheet() || !slices.Contains(run.Sections, sec.Name) {
 			continue
 		}
-		sheets = append(sheets, workbook.Sheet{Name: sec.Sheet, Columns: sheetColumns(sec), Rows: sectionRows(run.Tenants, sec, warnings)})
+		sheets = append(sheets, workbook.Sheet{Name: sec.Sheet, Columns: sheetColumns(sec), Rows: sectionRows(run.Tenants, sec, warnings, &current)})
 	}
-	// Run status comes last, so it counts the rows the sheets before it
-	// could not read back.
-	sheets = append(sheets, workbook.Sheet{Name: "Run status", Columns: runStatusColumns, Rows: runStatusRows(run.Tenants, warnings)})
-	return workbook.Write(w, sheets...)
+	// Run status comes after the section sheets, so it counts what they
+	// could not read back or write.
+	sheets = append(sheets,
+		workbook.Sheet{Name: runStatusSheet, Columns: runStatusColumns, Rows: runStatusRows(run.Tenants, warnings)},
+		workbook.Sheet{Name: aboutSheet, Columns: aboutColumns, Rows: aboutRows(run)})
+	return workbook.WriteWith(w, opts, sheets...)
 }
 
 // sheetColumns are a section's columns after Tenant and Tenant ID: two
@@ -80,7 +125,7 @@ func Write(w io.Writer, run Run) error {
 func sheetColumns(sec section.Section) []workbook.Column {
 	cols := []workbook.Column{{Header: "Tenant", Kind: workbook.Text, Width: 28}, {Header: "Tenant ID", Kind: workbook.Text, Width: 38}}
 	for _, c := range sec.Columns {
-		cols = append(cols, workbook.Column{Header: c.Header, Kind: kinds[c.Kind], Width: c.Width, Flag: c.Flag})
+		cols = append(cols, workbook.Column{Header: c.Header, Kind: kinds[c.Kind], Width: c.Width, Flag: c.Flag, Wrap: c.Wrap})
 	}
 	return cols
 }
@@ -91,13 +136,14 @@ var kinds = map[section.Kind]workbook.Kind{
 }
 
 // sectionRows are the rows of sec, tenant after tenant in report order.
-func sectionRows(tenants []Tenant, sec section.Section, warnings map[[2]string]int) iter.Seq2[[]any, error] {
+func sectionRows(tenants []Tenant, sec section.Section, warnings map[[2]string]int, current *[2]string) iter.Seq2[[]any, error] {
 	return func(yield func([]any, error) bool) {
 		row := make([]any, 0, 2+len(sec.Columns))
 		for _, t := range tenants {
 			if t.Rows == nil {
 				continue
 			}
+			*current = [2]string{t.ID, sec.Name}
 			for r, err := range t.Rows(sec.Name) {
 				if errors.Is(err, ErrUnreadableRow) {
 					warnings[[2]string{t.ID, sec.Name}]++
@@ -116,57 +162,118 @@ func sectionRows(tenants []Tenant, sec section.Section, warnings map[[2]string]i
 	}
 }
 
-var summaryColumns = []workbook.Column{
-	{Header: "Tenant", Kind: workbook.Text, Width: 28},
-	{Header: "Tenant ID", Kind: workbook.Text, Width: 38},
-	{Header: "Status", Kind: workbook.Text, Width: 10},
-	{Header: "Users (incl. guests)", Kind: workbook.Int},
-	{Header: "Enabled users", Kind: workbook.Int},
-	{Header: "Guests", Kind: workbook.Int},
-	{Header: "Inactive 90 days (incl. disabled)", Kind: workbook.Int},
-	{Header: "MFA coverage", Kind: workbook.Percent},
-	{Header: "Admins without MFA", Kind: workbook.Int},
-	{Header: "Role assignments", Kind: workbook.Int},
-	{Header: "Unassigned licences", Kind: workbook.Int},
-	{Header: "Expired credentials", Kind: workbook.Int},
-	{Header: "Credentials expiring in 30 days", Kind: workbook.Int},
-	{Header: "Secure score", Kind: workbook.Percent},
-	{Header: "Graph requests", Kind: workbook.Int},
-	{Header: "Throttled", Kind: workbook.Int},
-	{Header: "Duration (s)", Kind: workbook.Float},
-	{Header: "Not fully read", Kind: workbook.Bool, Flag: true},
-	{Header: "Notes", Kind: workbook.Text, Width: 80},
+// Summary's highlighted columns: the header says what is highlighted, as
+// the sheet's legend.
+func mfaHeader(th Thresholds) string {
+	return fmt.Sprintf("MFA coverage (highlighted below %.0f%%)", th.MFACoverage*100)
 }
 
-// summaryRows has a row per tenant.
+func scoreHeader(th Thresholds) string {
+	return fmt.Sprintf("Secure score (highlighted below %.0f%%)", th.SecureScore*100)
+}
+
+func summaryColumns(th Thresholds) []workbook.Column {
+	zero := 0.0
+	return []workbook.Column{
+		{Header: "Tenant", Kind: workbook.Text, Width: 28},
+		{Header: "Tenant ID", Kind: workbook.Text, Width: 38},
+		{Header: "Status", Kind: workbook.Text, Width: 10},
+		{Header: "Users (incl. guests)", Kind: workbook.Int},
+		{Header: "Enabled users", Kind: workbook.Int},
+		{Header: "Guests", Kind: workbook.Int},
+		{Header: "Inactive 90 days (incl. disabled)", Kind: workbook.Int},
+		{Header: mfaHeader(th), Kind: workbook.Percent, HighlightBelow: &th.MFACoverage},
+		{Header: "Admins without MFA (highlighted above 0)", Kind: workbook.Int, HighlightAbove: &zero},
+		{Header: "Role assignments", Kind: workbook.Int},
+		{Header: "Unassigned licences", Kind: workbook.Int},
+		{Header: "Expired credentials (highlighted above 0)", Kind: workbook.Int, HighlightAbove: &zero},
+		{Header: "Credentials expiring in 30 days", Kind: workbook.Int},
+		{Header: scoreHeader(th), Kind: workbook.Percent, HighlightBelow: &th.SecureScore},
+		{Header: "Graph requests", Kind: workbook.Int},
+		{Header: "Throttled", Kind: workbook.Int},
+		{Header: "Duration (s)", Kind: workbook.Float},
+		{Header: "Not fully read (row highlighted)", Kind: workbook.Bool, Flag: true},
+		{Header: "Notes", Kind: workbook.Text, Width: 80, Wrap: true},
+	}
+}
+
+// summaryRows has a row per tenant, its name linked to its rows in Run
+// status, then a row of totals.
 func summaryRows(tenants []Tenant) iter.Seq2[[]any, error] {
 	return func(yield func([]any, error) bool) {
+		statusRow := 2 // Run status's first data row
+		var total struct {
+			users, enabled, guests, inactive, noMFA, roles, unused, expired, expiring, requests, throttled int
+			mfaMembers, mfaRegistered                                                                      int
+			duration                                                                                       time.Duration
+		}
 		for _, t := range tenants {
 			// A figure whose section was not read is unknown: a blank cell,
 			// never a zero.
-			ok := func(name string, v any) any {
+			ok := func(name string, v int, sum *int) any {
 				if s, _ := t.Section(name); s.Status == graphdata.SectionOK {
+					*sum += v
 					return v
 				}
 				return nil
 			}
 			var mfa, score any
-			if t.MFAMembers > 0 {
-				mfa = ok("mfa", float64(t.MFARegistered)/float64(t.MFAMembers))
+			if s, _ := t.Section("mfa"); s.Status == graphdata.SectionOK && t.MFAMembers > 0 {
+				mfa = float64(t.MFARegistered) / float64(t.MFAMembers)
+				total.mfaMembers += t.MFAMembers
+				total.mfaRegistered += t.MFARegistered
 			}
-			if t.SecureScore != nil {
-				score = ok("securescore", t.SecureScore.Percent())
+			if s, _ := t.Section("securescore"); s.Status == graphdata.SectionOK && t.SecureScore != nil {
+				score = t.SecureScore.Percent()
 			}
-			row := []any{t.Name, t.ID, t.Status,
-				ok("users", t.Users), ok("users", t.EnabledUsers), ok("users", t.Guests), ok("signin", t.InactiveUsers),
-				mfa, ok("mfa", t.AdminsWithoutMFA), ok("roles", t.RoleAssignments), ok("licences", t.UnusedLicences),
-				ok("appcredentials", t.ExpiredCredentials), ok("appcredentials", t.ExpiringCredentials), score,
-				t.Requests, t.Throttled, t.Duration.Seconds(), t.Status != "ok", Notes(t.Error, t.Sections)}
+			name := workbook.Link{Text: t.Name, Sheet: runStatusSheet, Cell: fmt.Sprintf("A%d", statusRow)}
+			statusRow += max(len(t.Sections), 1)
+			total.requests += t.Requests
+			total.throttled += t.Throttled
+			total.duration = max(total.duration, t.Duration)
+			row := []any{name, t.ID, t.Status,
+				ok("users", t.Users, &total.users), ok("users", t.EnabledUsers, &total.enabled), ok("users", t.Guests, &total.guests),
+				ok("signin", t.InactiveUsers, &total.inactive), mfa, ok("mfa", t.AdminsWithoutMFA, &total.noMFA),
+				ok("roles", t.RoleAssignments, &total.roles), ok("licences", t.UnusedLicences, &total.unused),
+				ok("appcredentials", t.ExpiredCredentials, &total.expired), ok("appcredentials", t.ExpiringCredentials, &total.expiring), score,
+				t.Requests, t.Throttled, t.Duration.Seconds(), t.Status != "ok", notesCell(Notes(t.Error, t.Sections))}
 			if !yield(row, nil) {
 				return
 			}
 		}
+		if len(tenants) < 2 {
+			return
+		}
+		var mfa any
+		if total.mfaMembers > 0 {
+			mfa = float64(total.mfaRegistered) / float64(total.mfaMembers)
+		}
+		yield([]any{fmt.Sprintf("All %d tenants", len(tenants)), nil, nil, total.users, total.enabled, total.guests, total.inactive,
+			mfa, total.noMFA, total.roles, total.unused, total.expired, total.expiring, nil,
+			total.requests, total.throttled, total.duration.Seconds(), nil, "Totals of the figures that were read; MFA coverage over all members; duration of the slowest tenant"}, nil)
 	}
+}
+
+// notesCell is a tenant's notes, linked to the admin-consent URL when that
+// is the fix.
+func notesCell(notes string) any {
+	if u := consentURL(notes); u != "" {
+		return workbook.Link{Text: notes, URL: u}
+	}
+	return notes
+}
+
+// consentURL returns the admin-consent URL a diagnosis names, or "".
+func consentURL(s string) string {
+	i := strings.Index(s, "https://")
+	if i < 0 {
+		return ""
+	}
+	u, _, _ := strings.Cut(s[i:], " ")
+	if !strings.Contains(u, "/adminconsent?") {
+		return ""
+	}
+	return u
 }
 
 // Notes says what of a tenant was not read and why: its error when it
@@ -212,13 +319,13 @@ var runStatusColumns = []workbook.Column{
 	{Header: "Tenant", Kind: workbook.Text, Width: 28},
 	{Header: "Tenant ID", Kind: workbook.Text, Width: 38},
 	{Header: "Section", Kind: workbook.Text, Width: 20},
-	{Header: "Status", Kind: workbook.Text, Width: 14},
+	{Header: "Status", Kind: workbook.Text, Width: 14, FlagUnless: "ok"},
 	{Header: "Rows", Kind: workbook.Int},
 	{Header: "Warnings", Kind: workbook.Int},
 	{Header: "Graph requests", Kind: workbook.Int},
 	{Header: "Throttled", Kind: workbook.Int},
 	{Header: "Duration (s)", Kind: workbook.Float},
-	{Header: "Reason", Kind: workbook.Text, Width: 100},
+	{Header: "Reason", Kind: workbook.Text, Width: 80, Wrap: true},
 }
 
 // runStatusRows has a row per tenant and section, or one row for a tenant
@@ -227,7 +334,7 @@ func runStatusRows(tenants []Tenant, warnings map[[2]string]int) iter.Seq2[[]any
 	return func(yield func([]any, error) bool) {
 		for _, t := range tenants {
 			if len(t.Sections) == 0 {
-				if !yield([]any{t.Name, t.ID, "(all)", t.Status, nil, nil, t.Requests, t.Throttled, t.Duration.Seconds(), t.Error}, nil) {
+				if !yield([]any{t.Name, t.ID, "(all)", t.Status, nil, nil, t.Requests, t.Throttled, t.Duration.Seconds(), notesCell(t.Error)}, nil) {
 					return
 				}
 				continue
@@ -237,6 +344,45 @@ func runStatusRows(tenants []Tenant, warnings map[[2]string]int) iter.Seq2[[]any
 				if !yield([]any{t.Name, t.ID, title(s.Section), string(s.Status), s.Rows, w, s.Requests, s.Throttled, s.Duration.Seconds(), s.Reason}, nil) {
 					return
 				}
+			}
+		}
+	}
+}
+
+var aboutColumns = []workbook.Column{
+	{Header: "Item", Kind: workbook.Text, Width: 30},
+	{Header: "Value", Kind: workbook.Text, Width: 90, Wrap: true},
+}
+
+// aboutRows say where the workbook comes from.
+func aboutRows(run Run) iter.Seq2[[]any, error] {
+	var titles []string
+	for _, name := range run.Sections {
+		titles = append(titles, title(name))
+	}
+	utc := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UTC().Format(time.DateTime) + " UTC"
+	}
+	rows := [][]any{
+		{"Run ID", run.ID},
+		{"Trigger", run.Trigger},
+		{"Started", utc(run.Started)},
+		{"Collected", utc(run.Collected)},
+		{"Tenants", fmt.Sprint(len(run.Tenants))},
+		{"Sections", strings.Join(titles, ", ")},
+		{"Highlighted", fmt.Sprintf("MFA coverage below %.0f%%, secure score below %.0f%%, admins without MFA, expired credentials, rows not fully read",
+			run.Thresholds.MFACoverage*100, run.Thresholds.SecureScore*100)},
+		{"Licence names", "Microsoft's product names and service plan identifiers for licensing, " + directory.SKUTableDate()},
+		{"Privileged roles", "Microsoft Entra built-in roles reference, " + directory.RolesTableDate()},
+		{"Made by", strings.TrimSpace("tenantreport " + run.Version)},
+	}
+	return func(yield func([]any, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
 			}
 		}
 	}

@@ -110,8 +110,8 @@ func TestReportEverySection(t *testing.T) {
 		"mfa": "MFA registration", "devices": "Devices", "conditionalaccess": "Conditional access",
 		"appcredentials": "App credentials", "securescore": "Secure score",
 	}
-	want := []string{"Summary", "Domains", "Users", "Guests", "Licences", "Admin roles", "MFA registration", "Devices",
-		"Conditional access", "App credentials", "Secure score", "Run status"}
+	want := []string{"Overview", "Summary", "Domains", "Users", "Guests", "Licences", "Admin roles", "MFA registration", "Devices",
+		"Conditional access", "App credentials", "Secure score", "Run status", "About"}
 	if got := f.GetSheetList(); !slices.Equal(got, want) {
 		t.Errorf("sheets = %q, want %q", got, want)
 	}
@@ -221,6 +221,7 @@ func TestReportGolden(t *testing.T) {
 	// The emulator's port and Entra's request ids differ per run.
 	got = regexp.MustCompile(`https://127\.0\.0\.1:\d+`).ReplaceAllString(got, "https://emulator")
 	got = regexp.MustCompile(`trace id [0-9a-f-]+, correlation id [0-9a-f-]+`).ReplaceAllString(got, "trace id …, correlation id …")
+	got = regexp.MustCompile(`[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}`).ReplaceAllString(got, "<run id>")
 	golden := filepath.Join("testdata", "demo.golden")
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

@@ -102,6 +102,10 @@ type Runner struct {
 	// Progress, if set, is called once per tenant as it finishes, never
 	// concurrently.
 	Progress func(TenantResult)
+	// Version is the tool's version, written into the workbook.
+	Version string
+	// Highlights are the workbook's thresholds (zero: nothing below them).
+	Highlights report.Thresholds
 }
 
 func (r *Runner) now() time.Time {
@@ -170,7 +174,7 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 
 	// Dated by the request, so every attempt of one run writes the same name.
 	workbook := ReportName(cmp.Or(rec.Requested, rec.Started), rec.RunID)
-	n, err := r.assemble(ctx, workbook, results, sections)
+	n, err := r.assemble(ctx, workbook, r.reportOf(rec, results, sections))
 	if err != nil {
 		return fail(err)
 	}
@@ -318,11 +322,11 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings
 // assemble streams the workbook from the spools into the store and returns
 // its size. The writer goroutine ends when the workbook is written or the
 // upload stops reading (pr.CloseWithError unblocks it).
-func (r *Runner) assemble(ctx context.Context, name string, results []tenantRun, sections []string) (int64, error) {
+func (r *Runner) assemble(ctx context.Context, name string, rep report.Run) (int64, error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := report.Write(pw, r.reportOf(results, sections))
+		err := report.Write(pw, rep)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -362,7 +366,7 @@ func explain(err error) string {
 
 // reportOf is what the workbook of results shows; its rows are read from
 // the spools as it is written.
-func (r *Runner) reportOf(results []tenantRun, sections []string) report.Run {
+func (r *Runner) reportOf(rec Record, results []tenantRun, sections []string) report.Run {
 	tenants := make([]report.Tenant, len(results))
 	for i, t := range results {
 		tenants[i] = report.Tenant{ID: t.TenantID, Name: t.DisplayName, Status: string(t.Status), Error: t.Error,
@@ -378,5 +382,6 @@ func (r *Runner) reportOf(results []tenantRun, sections []string) report.Run {
 			}
 		}
 	}
-	return report.Run{Sections: sections, Tenants: tenants}
+	return report.Run{ID: rec.RunID, Trigger: rec.Trigger, Started: rec.Started, Collected: r.now(), Version: r.Version,
+		Thresholds: r.Highlights, Sections: sections, Tenants: tenants}
 }

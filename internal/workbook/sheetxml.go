@@ -96,8 +96,9 @@ func newLayout(cols []Column, st styles) *layout {
 		case c.Wrap:
 			l.widths[i] = wrapWidth
 		default:
-			// Room for the header text and the autofilter button.
-			l.widths[i] = min(max(c.Kind.defaultWidth(), float64(utf16Len(c.Header))+4), maxColumnWidth)
+			// Headers wrap between words: room for the longest word and
+			// the autofilter button, not for the whole header on one line.
+			l.widths[i] = min(max(c.Kind.defaultWidth(), float64(longestWord(c.Header))+4), maxColumnWidth)
 		}
 		if c.Flag {
 			l.rowRules = append(l.rowRules, `$`+ref+`2=TRUE`)
@@ -170,9 +171,21 @@ func (l *layout) appendHead(buf []byte, last int, selected bool) []byte {
 	return append(buf, `</cols><sheetData>`...)
 }
 
-// appendHeader appends the header row.
+// appendHeader appends the header row, tall enough for its wrapped
+// headers: readers do not all size rows to wrapped text when they open a
+// workbook, and a header cut off mid-word says nothing.
 func (l *layout) appendHeader(buf []byte) []byte {
-	buf = append(buf, `<row r="1"`+l.headerStyles[0]+` customFormat="1">`...)
+	lines := 1
+	for i, c := range l.cols {
+		lines = max(lines, wrappedLines(c.Header, l.widths[i]-2))
+	}
+	buf = append(buf, `<row r="1"`+l.headerStyles[0]+` customFormat="1"`...)
+	if lines > 1 {
+		buf = append(buf, ` ht="`...)
+		buf = strconv.AppendFloat(buf, float64(lines)*headerLineHeight, 'f', -1, 64)
+		buf = append(buf, `" customHeight="1"`...)
+	}
+	buf = append(buf, '>')
 	for i, c := range l.cols {
 		buf = append(buf, `<c r="`+l.refs[i]+`1"`+l.headerStyles[i]+` t="inlineStr">`...)
 		buf = appendInlineStr(buf, c.Header)
@@ -284,6 +297,25 @@ func (l *layout) appendRow(buf []byte, r int, values []any, s *sink) ([]byte, er
 	row := strconv.AppendInt(num[:0], int64(r), 10)
 	buf = append(buf, `<row r="`...)
 	buf = append(buf, row...)
+	// A row with wrapped text is as tall as its longest cell, capped:
+	// readers do not all size rows to wrapped text on their own.
+	lines := 1
+	for i, c := range l.cols {
+		if !c.Wrap {
+			continue
+		}
+		switch x := values[i].(type) {
+		case string:
+			lines = max(lines, wrappedLines(x, l.widths[i]-1))
+		case Link:
+			lines = max(lines, wrappedLines(x.Text, l.widths[i]-1))
+		}
+	}
+	if lines > 1 {
+		buf = append(buf, `" ht="`...)
+		buf = strconv.AppendFloat(buf, float64(min(lines, maxWrappedLines))*headerLineHeight, 'f', -1, 64)
+		buf = append(buf, `" customHeight="1`...)
+	}
 	buf = append(buf, `">`...)
 	for i, v := range values {
 		var err error
@@ -658,4 +690,40 @@ func excelTime(t time.Time) (float64, bool) {
 		days++
 	}
 	return days, true
+}
+
+// longestWord is the length, in UTF-16 units as Excel counts, of the
+// longest space-separated word of s.
+func longestWord(s string) int {
+	n := 0
+	for _, w := range strings.Fields(s) {
+		n = max(n, utf16Len(w))
+	}
+	return n
+}
+
+// headerLineHeight is the height in points of one line of 11-point Calibri;
+// maxWrappedLines caps the height of a data row with wrapped text.
+const (
+	headerLineHeight = 15
+	maxWrappedLines  = 10
+)
+
+// wrappedLines is how many lines s takes when wrapped at word boundaries
+// into lines of width characters (a word longer than a line takes a line).
+func wrappedLines(s string, width float64) int {
+	lines, used := 1, 0
+	for _, w := range strings.Fields(s) {
+		n := utf16Len(w)
+		switch {
+		case used == 0:
+			used = n
+		case float64(used+1+n) <= width:
+			used += 1 + n
+		default:
+			lines++
+			used = n
+		}
+	}
+	return lines
 }
