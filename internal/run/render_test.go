@@ -93,6 +93,13 @@ func hostileDirectory(_ context.Context, t settings.Tenant, _ []string, emit fun
 		}
 		res.Users++
 	}
+	// A date Excel cannot show: a blank cell and a warning, not text in a
+	// date column.
+	if err := emit("users", section.User{ID: "old", DisplayName: "Before 1900", UserPrincipalName: "old@hostile.example",
+		Created: time.Date(1850, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+		return res, err
+	}
+	res.Users++
 	return res, nil
 }
 
@@ -128,11 +135,32 @@ func TestHostileWorkbook(t *testing.T) {
 	}
 	defer f.Close()
 	users := sheetRows(t, f, "Users")
-	if len(users) != 1+len(hostileText) {
-		t.Fatalf("Users has %d rows, want header + %d", len(users), len(hostileText))
+	if len(users) != 2+len(hostileText) {
+		t.Fatalf("Users has %d rows, want header + %d", len(users), 1+len(hostileText))
 	}
-	name := col(users, "Display name")
-	for i, row := range users[1:] {
+	name, created := col(users, "Display name"), col(users, "Created (UTC)")
+	for _, row := range users[1:] {
+		if cell(row, name) == "Before 1900" && cell(row, created) != "" {
+			t.Errorf("Created of a user from 1850 = %q, want blank", cell(row, created))
+		}
+	}
+	status := sheetRows(t, f, "Run status")
+	if w := cell(status[1], col(status, "Warnings")); w != "1" {
+		t.Errorf("Run status warnings = %q, want 1 for the date Excel cannot show", w)
+	}
+	byDisplay := map[string]string{}
+	for _, row := range users[1:] {
+		byDisplay[cell(row, col(users, "User principal name"))] = cell(row, name)
+	}
+	if got, want := byDisplay["u4@hostile.example"], "bell\uFFFDand\uFFFDnul\uFFFDescape"; got != want {
+		t.Errorf("control characters = %q, want each marked as %q", got, want)
+	}
+	long := []rune(byDisplay["u6@hostile.example"])
+	kept := strings.Count(string(long), "x")
+	if want := fmt.Sprintf("…[truncated %d chars]", 40_000-kept); len(long) > 32_767 || !strings.HasSuffix(string(long), want) {
+		t.Errorf("40,000 characters = %d characters ending …%q, want at most Excel's 32,767, ending %q", len(long), string(long[max(0, len(long)-30):]), want)
+	}
+	for i, row := range users[1 : 1+len(hostileText)] {
 		cellName, _ := excelize.CoordinatesToCellName(name+1, i+2)
 		if formula, _ := f.GetCellFormula("Users", cellName); formula != "" {
 			t.Errorf("%s holds formula %q, want text", cellName, formula)

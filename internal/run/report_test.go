@@ -342,3 +342,79 @@ func TestMalformedValueCostsOnlyTheCell(t *testing.T) {
 		t.Errorf("users section = %+v, want ok, 3 rows, 1 warning", s)
 	}
 }
+
+// TestWorkbookReadsWell reads the demo workbook back and checks what a
+// person sees beyond the data: where it came from, how it prints, what is
+// highlighted, and Microsoft's names for licences and roles.
+func TestWorkbookReadsWell(t *testing.T) {
+	rec, f, _ := emulatedRun(t, emulator.SampleWorld(), settings.Sections)
+
+	props, err := f.GetDocProps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if props.Creator != "tenantreport" || !strings.Contains(props.Title, "3 tenants") || !strings.Contains(props.Description, rec.RunID) ||
+		!strings.HasPrefix(props.Created, epoch.Format("2006-01-02T15:04:05")) {
+		t.Errorf("document properties = %+v, want creator tenantreport, the tenant count, the run id and the run's start", props)
+	}
+
+	about := map[string]string{}
+	for _, row := range sheetRows(t, f, "About")[1:] {
+		about[row[0]] = cell(row, 1)
+	}
+	if about["Run ID"] != rec.RunID || about["Trigger"] != "test" || about["Started"] != "2026-11-01 06:00:00 UTC" || !strings.Contains(about["Sections"], "Conditional access") {
+		t.Errorf("About = %q, want the run id, trigger, start and sections", about)
+	}
+
+	for _, sheet := range []string{"Summary", "Run status", "Users"} {
+		var orient excelize.PageLayoutOptions
+		if orient, err = f.GetPageLayout(sheet); err != nil {
+			t.Fatal(err)
+		}
+		if orient.Orientation == nil || *orient.Orientation != "landscape" || orient.FitToWidth == nil || *orient.FitToWidth != 1 {
+			t.Errorf("%s prints %+v, want landscape, one page wide", sheet, orient)
+		}
+	}
+	if sheets := f.GetSheetList(); sheets[0] != "Overview" {
+		t.Errorf("first sheet = %q, want the Overview chart", sheets[0])
+	}
+
+	summary := sheetRows(t, f, "Summary")
+	notes, status := col(summary, "Notes"), col(summary, "Status")
+	for _, row := range summary[1:] {
+		switch row[0] {
+		case "Contoso":
+			if cell(row, status) != "ok" || cell(row, notes) != "" {
+				t.Errorf("Contoso = %q, %q; want ok without notes", cell(row, status), cell(row, notes))
+			}
+		case "Fabrikam":
+			if cell(row, status) != "partial" || !strings.Contains(cell(row, notes), "not available: Sign-in activity, MFA registration (needs Entra ID P1/P2)") {
+				t.Errorf("Fabrikam = %q, %q; want partial, saying which sections are not available and why", cell(row, status), cell(row, notes))
+			}
+		}
+	}
+	if link, target, _ := f.GetCellHyperLink("Summary", "A2"); !link || target != "'Run status'!A2" {
+		t.Errorf("Summary A2 links to %q (%v), want Contoso's first Run status row", target, link)
+	}
+	cfs, err := f.GetConditionalFormats("Summary")
+	if err != nil || len(cfs) < 4 {
+		t.Errorf("Summary conditional formats = %d (%v), want the row flag and the threshold highlights", len(cfs), err)
+	}
+
+	lic := sheetRows(t, f, "Licences")
+	products := map[string]string{}
+	for _, row := range lic[1:] {
+		products[cell(row, col(lic, "SKU"))] = cell(row, col(lic, "Product"))
+	}
+	if products["SPE_E3"] != "Microsoft 365 E3" {
+		t.Errorf("Licences products = %q, want Microsoft's name for SPE_E3", products)
+	}
+	roles := sheetRows(t, f, "Admin roles")
+	privileged := map[string]string{}
+	for _, row := range roles[1:] {
+		privileged[cell(row, col(roles, "Role"))] = cell(row, col(roles, "Privileged"))
+	}
+	if privileged["Global Administrator"] != "1" || privileged["Exchange Administrator"] != "0" {
+		t.Errorf("Privileged = %q, want Global Administrator yes and Exchange Administrator no, as Microsoft labels them", privileged)
+	}
+}
