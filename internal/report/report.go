@@ -12,6 +12,7 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -101,11 +102,12 @@ func Write(w io.Writer, run Run) error {
 		// Called while the row is written, so current names its tenant.
 		OnBadValue: func(string, string, int, any) { warnings[current]++ },
 	}
-	sheets := []workbook.Sheet{{
-		Name: summarySheet, Columns: summaryColumns(run.Thresholds), Rows: summaryRows(run.Tenants),
-		Chart: &workbook.Chart{Title: "MFA coverage and secure score by tenant", Category: "Tenant", Series: []string{mfaHeader(run.Thresholds), scoreHeader(run.Thresholds)},
-			Percent: true, ValueTitle: "Share (%)", Sheet: chartSheet},
-	}}
+	sheets := []workbook.Sheet{
+		{Name: chartSheet, Columns: overviewColumns(run.Thresholds), Rows: overviewRows(run.Tenants),
+			Chart: &workbook.Chart{Title: "MFA coverage and secure score by tenant, lowest MFA coverage first", Category: "Tenant",
+				Series: []string{"MFA coverage", "Secure score"}, Percent: true, ValueTitle: "Share of users (MFA) or of the maximum score"}},
+		{Name: summarySheet, Columns: summaryColumns(run.Thresholds), Rows: summaryRows(run.Tenants)},
+	}
 	for _, sec := range section.All() {
 		if !sec.HasSheet() || !slices.Contains(run.Sections, sec.Name) {
 			continue
@@ -157,6 +159,68 @@ func sectionRows(tenants []Tenant, sec section.Section, warnings map[[2]string]i
 				if !yield(row, nil) {
 					return
 				}
+			}
+		}
+	}
+}
+
+func overviewColumns(th Thresholds) []workbook.Column {
+	return []workbook.Column{
+		{Header: "Tenant", Kind: workbook.Text, Width: 36},
+		{Header: "MFA coverage", Kind: workbook.Percent, HighlightBelow: &th.MFACoverage},
+		{Header: "Secure score", Kind: workbook.Percent, HighlightBelow: &th.SecureScore},
+	}
+}
+
+// overviewRows are the chart's data: a row per tenant, lowest MFA coverage
+// first, then lowest secure score; a tenant whose figures were not read is
+// last and says so, so it is not mistaken for a zero.
+func overviewRows(tenants []Tenant) iter.Seq2[[]any, error] {
+	type bar struct {
+		name       string
+		mfa, score *float64
+	}
+	bars := make([]bar, len(tenants))
+	for i, t := range tenants {
+		b := bar{name: t.Name}
+		if s, _ := t.Section("mfa"); s.Status == graphdata.SectionOK && t.MFAMembers > 0 {
+			b.mfa = new(float64(t.MFARegistered) / float64(t.MFAMembers))
+		}
+		if s, _ := t.Section("securescore"); s.Status == graphdata.SectionOK && t.SecureScore != nil {
+			b.score = new(t.SecureScore.Percent())
+		}
+		switch {
+		case t.Status == "failed":
+			b.name += " (failed)"
+		case b.mfa == nil || b.score == nil:
+			b.name += " (not all read)"
+		}
+		bars[i] = b
+	}
+	// Unknown sorts after every value.
+	byValue := func(a, b *float64) int {
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return 1
+		case b == nil:
+			return -1
+		}
+		return cmp.Compare(*a, *b)
+	}
+	slices.SortStableFunc(bars, func(a, b bar) int { return cmp.Or(byValue(a.mfa, b.mfa), byValue(a.score, b.score)) })
+	return func(yield func([]any, error) bool) {
+		for _, b := range bars {
+			row := []any{b.name, nil, nil}
+			if b.mfa != nil {
+				row[1] = *b.mfa
+			}
+			if b.score != nil {
+				row[2] = *b.score
+			}
+			if !yield(row, nil) {
+				return
 			}
 		}
 	}
