@@ -10,8 +10,10 @@
 // X-Azure-Functions-HostVersion; the reply is an [InvokeResponse] as
 // application/json, and any non-2xx status fails the invocation (a queue
 // message is then delivered again, up to [MaxDequeueCount] times, and then
-// moved to the poison queue). An empty 200 body would leave the invocation
-// hanging.
+// moved to the poison queue). The host checks the status before it reads
+// the body, so the Logs of a failed invocation never reach it: every
+// failure is also logged to stderr, which the host collects. An empty 200
+// body would leave the invocation hanging.
 //
 // ReportHttp is forwarded: the host passes the client's request unchanged,
 // at its original path under /api (the default route prefix), and relays
