@@ -257,19 +257,7 @@ func byteSize(n int64) string {
 // reportsShow is `handler reports show`.
 func reportsShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, dir := reportsFlags("show", "[--dir DIR] <runId|latest>", stderr)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return errUsage
-	}
-	id, err := runArg("show", pos)
-	if err != nil {
-		return usageError(fs, stderr, err)
-	}
-	src, where, err := openReports(*dir, getenv)
-	if err != nil {
-		return err
-	}
-	rec, err := findRun(ctx, src, where, id)
+	_, rec, err := namedRun(ctx, "show", fs, dir, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -278,23 +266,30 @@ func reportsShow(ctx context.Context, args []string, getenv func(string) string,
 	return enc.Encode(rec)
 }
 
+// namedRun parses the arguments of a command that names one run, and reads
+// its record from the store the flags name.
+func namedRun(ctx context.Context, cmd string, fs *flag.FlagSet, dir *string, args []string, getenv func(string) string, stderr io.Writer) (run.Store, run.Record, error) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, run.Record{}, errUsage
+	}
+	id, err := runArg(cmd, pos)
+	if err != nil {
+		return nil, run.Record{}, usageError(fs, stderr, err)
+	}
+	src, where, err := openReports(*dir, getenv)
+	if err != nil {
+		return nil, run.Record{}, err
+	}
+	rec, err := findRun(ctx, src, where, id)
+	return src, rec, err
+}
+
 // reportsDownload is `handler reports download`.
 func reportsDownload(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, dir := reportsFlags("download", "[-o FILE] [--dir DIR] <runId|latest>", stderr)
 	out := fs.String("o", "", "write the workbook to `FILE`, replacing it, or into FILE if it is a directory (default ./tenantreport-<yyyy-mm-dd>-<runId>.xlsx)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return errUsage
-	}
-	id, err := runArg("download", pos)
-	if err != nil {
-		return usageError(fs, stderr, err)
-	}
-	src, where, err := openReports(*dir, getenv)
-	if err != nil {
-		return err
-	}
-	rec, err := findRun(ctx, src, where, id)
+	src, rec, err := namedRun(ctx, "download", fs, dir, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

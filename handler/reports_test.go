@@ -63,15 +63,15 @@ func seedReports(t *testing.T, s run.Uploader) seededRuns {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := run.Record{RunID: id, Trigger: "timer", State: state, Reason: reason, Requested: requested,
-			TenantsTotal: len(tenants), TenantsDone: len(tenants), Tenants: tenants}
+		rec := run.Record{Info: run.Info{RunID: id, Trigger: "timer", State: state, Reason: reason, Requested: requested,
+			TenantsTotal: len(tenants), TenantsDone: len(tenants)}, Tenants: tenants}
 		if state != run.StateQueued {
 			rec.Started = requested.Add(time.Second)
 			rec.Finished = requested.Add(time.Minute)
 		}
 		if workbook {
 			wb := tinyWorkbook(t, id)
-			rec.Report, rec.ReportBytes = reportstore.ReportName(requested, id), int64(len(wb))
+			rec.Report, rec.ReportBytes = run.ReportName(requested, id), int64(len(wb))
 			if err := s.Upload(t.Context(), rec.Report, bytes.NewReader(wb)); err != nil {
 				t.Fatal(err)
 			}
@@ -190,8 +190,8 @@ func testReports(t *testing.T, seeded seededRuns, getenv func(string) string, di
 			t.Errorf("list --json = %q more %v, want %q more false", ids, page.More, want)
 		}
 		p := page.Runs[2]
-		want := run.Summary{RunID: runPartial, Trigger: "timer", State: run.StatePartial,
-			Report: seeded.records[runPartial].Report, ReportBytes: int64(len(seeded.workbooks[runPartial])),
+		want := run.Summary{Info: run.Info{RunID: runPartial, Trigger: "timer", State: run.StatePartial,
+			Report: seeded.records[runPartial].Report, ReportBytes: int64(len(seeded.workbooks[runPartial]))},
 			TenantCounts: run.Counts{OK: 1, Partial: 1, Failed: 1}}
 		if p.RunID != want.RunID || p.State != want.State || p.Trigger != want.Trigger || p.Report != want.Report ||
 			p.ReportBytes != want.ReportBytes || p.TenantCounts != want.TenantCounts || !p.Finished.Equal(seeded.records[runPartial].Finished) {

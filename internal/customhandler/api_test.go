@@ -797,7 +797,7 @@ func TestAPIDownloadUnavailable(t *testing.T) {
 		w := newAPIWorld(t)
 		id := "20261201T060000Z-0e0e0e"
 		rec := run.QueuedRecord(run.Request{RunID: id, Trigger: "http"})
-		rec.State, rec.Report, rec.ReportBytes = run.StateSucceeded, reportstore.ReportName(time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC), id), 1234
+		rec.State, rec.Report, rec.ReportBytes = run.StateSucceeded, run.ReportName(time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC), id), 1234
 		w.putRecord(t, rec)
 		r := w.do(t, http.MethodGet, "/api/reports/"+id+"/download", "")
 		if code, _ := r.apiErr(t); r.status != http.StatusNotFound || code != "workbookNotFound" {

@@ -173,7 +173,7 @@ func TestReportTimer(t *testing.T) {
 	var trigger string
 	h := timerHandler(runnerFunc(func(_ context.Context, tr string) (run.Record, error) {
 		trigger = tr
-		return run.Record{RunID: "r1", Report: "reports/2026/11/22/r1.xlsx", ReportBytes: 1234, Tenants: []run.TenantResult{
+		return run.Record{Info: run.Info{RunID: "r1", Report: "reports/2026/11/22/r1.xlsx", ReportBytes: 1234}, Tenants: []run.TenantResult{
 			{TenantID: "t1", DisplayName: "Contoso", Status: run.StatusOK, Result: graphdata.Result{Users: 250}},
 			{TenantID: "t2", DisplayName: "Northwind", Status: run.StatusFailed, Error: "tenantauth: tenant t2: AADSTS700016: not consented"},
 		}}, nil

@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 )
@@ -23,7 +22,7 @@ func ExampleDir() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	name := reportstore.ReportName(time.Date(2024, 3, 5, 6, 0, 0, 0, time.UTC), "run-42")
+	const name = "reports/2024/03/05/run-42.xlsx"
 	if err := s.Upload(ctx, name, strings.NewReader("workbook bytes")); err != nil {
 		log.Fatal(err)
 	}

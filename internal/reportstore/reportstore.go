@@ -8,7 +8,7 @@
 // # Names
 //
 // Names are slash-separated paths relative to the container or directory,
-// such as "reports/2024/03/05/<runID>.xlsx" (see [ReportName]). A name must
+// such as "reports/2024/03/05/<runID>.xlsx" (the run package names them). A name must
 // be clean: not empty, no leading "/", no "." or ".." or empty elements, no
 // backslash, no control characters, at most 1024 bytes. Anything else is
 // rejected with [ErrInvalidName] before any I/O, so a name taken from a URL
@@ -33,7 +33,7 @@
 //	if err := s.EnsureContainer(ctx); err != nil { … }
 //	pr, pw := io.Pipe()
 //	go func() { pw.CloseWithError(workbook.Write(pw, sheets...)) }()
-//	err = s.Upload(ctx, reportstore.ReportName(time.Now(), runID), pr)
+//	err = s.Upload(ctx, "reports/2024/03/05/"+runID+".xlsx", pr)
 //	pr.CloseWithError(err) // unblocks the writer if Upload stopped early
 package reportstore
 
@@ -67,12 +67,6 @@ type Item struct {
 	// included, such as "0x8DC2F0B1C7E5A3D". It changes whenever the
 	// content is replaced.
 	ETag string
-}
-
-// ReportName returns the name of a run's workbook:
-// "reports/YYYY/MM/DD/<runID>.xlsx", dated with the UTC date of t.
-func ReportName(t time.Time, runID string) string {
-	return t.UTC().Format("reports/2006/01/02/") + runID + ".xlsx"
 }
 
 // maxNameLen is Azure Blob Storage's limit on a blob name.

@@ -3,27 +3,7 @@ package reportstore
 import (
 	"errors"
 	"testing"
-	"time"
 )
-
-func TestReportName(t *testing.T) {
-	tests := []struct {
-		t    time.Time
-		want string
-	}{
-		{time.Date(2024, 3, 5, 23, 30, 0, 0, time.UTC), "reports/2024/03/05/r1.xlsx"},
-		// 00:30 in UTC+2 is the previous day in UTC.
-		{time.Date(2024, 1, 1, 0, 30, 0, 0, time.FixedZone("EET", 2*3600)), "reports/2023/12/31/r1.xlsx"},
-	}
-	for _, tt := range tests {
-		if got := ReportName(tt.t, "r1"); got != tt.want {
-			t.Errorf("ReportName(%v, r1) = %q, want %q", tt.t, got, tt.want)
-		}
-		if err := checkName(tt.want); err != nil {
-			t.Errorf("checkName(%q) = %v", tt.want, err)
-		}
-	}
-}
 
 func TestCheckName(t *testing.T) {
 	valid := []string{"a", "a.json", "reports/2024/03/05/r.xlsx", "a/b/c", "...", "a/.../b", ".hidden", "a b/ü.json"}

@@ -55,10 +55,8 @@ type Request struct {
 	Requested time.Time `json:"requested"`
 }
 
-// Record is the run record stored next to the report as runs/<runId>.json.
-// It is written when a run is accepted or starts, rewritten as tenants
-// finish, and finalised at the end.
-type Record struct {
+// Info is what a run record says of the run as a whole.
+type Info struct {
 	RunID   string `json:"runId"`
 	Trigger string `json:"trigger"`
 	State   State  `json:"state"`
@@ -76,9 +74,16 @@ type Record struct {
 	TenantsTotal int `json:"tenantsTotal"`
 	TenantsDone  int `json:"tenantsDone"`
 	// Report is the workbook's name in the store, set once it is uploaded.
-	Report      string         `json:"report,omitempty"`
-	ReportBytes int64          `json:"reportBytes,omitempty"`
-	Tenants     []TenantResult `json:"tenants"`
+	Report      string `json:"report,omitempty"`
+	ReportBytes int64  `json:"reportBytes,omitempty"`
+}
+
+// Record is the run record stored next to the report as runs/<runId>.json.
+// It is written when a run is accepted or starts, rewritten as tenants
+// finish, and finalised at the end.
+type Record struct {
+	Info
+	Tenants []TenantResult `json:"tenants"`
 }
 
 // Counts are the tenants of a record by status.
@@ -185,8 +190,8 @@ func (r *Runner) scope(req Request) ([]settings.Tenant, []string) {
 
 // QueuedRecord is the record of a request that waits in the run queue.
 func QueuedRecord(req Request) Record {
-	return Record{RunID: req.RunID, Trigger: req.Trigger, State: StateQueued, RequestedTenants: req.Tenants,
-		RequestedSections: req.Sections, Requested: req.Requested, Tenants: []TenantResult{}}
+	return Record{Info: Info{RunID: req.RunID, Trigger: req.Trigger, State: StateQueued, RequestedTenants: req.Tenants,
+		RequestedSections: req.Sections, Requested: req.Requested}, Tenants: []TenantResult{}}
 }
 
 // Opener reads stored objects. *reportstore.Store and *reportstore.Dir
@@ -308,31 +313,15 @@ func DownloadName(runID string) string {
 	return "tenantreport-" + runID[:4] + "-" + runID[4:6] + "-" + runID[6:8] + "-" + runID + ".xlsx"
 }
 
-// Summary is a run in a list: its record without the per-tenant detail.
+// Summary is a run in a list: its record with tenant counts instead of
+// the per-tenant detail.
 type Summary struct {
-	RunID        string    `json:"runId"`
-	Trigger      string    `json:"trigger"`
-	State        State     `json:"state"`
-	Reason       string    `json:"reason,omitempty"`
-	Tenants      []string  `json:"requestedTenants,omitempty"`
-	Sections     []string  `json:"requestedSections,omitempty"`
-	Requested    time.Time `json:"requested,omitzero"`
-	Started      time.Time `json:"started,omitzero"`
-	Finished     time.Time `json:"finished,omitzero"`
-	TenantsTotal int       `json:"tenantsTotal"`
-	TenantsDone  int       `json:"tenantsDone"`
-	TenantCounts Counts    `json:"tenantCounts"`
-	Report       string    `json:"report,omitempty"`
-	ReportBytes  int64     `json:"reportBytes,omitempty"`
+	Info
+	TenantCounts Counts `json:"tenantCounts"`
 }
 
 // Summary returns r as a run in a list.
-func (r Record) Summary() Summary {
-	return Summary{RunID: r.RunID, Trigger: r.Trigger, State: r.State, Reason: r.Reason,
-		Tenants: r.RequestedTenants, Sections: r.RequestedSections, Requested: r.Requested, Started: r.Started,
-		Finished: r.Finished, TenantsTotal: r.TenantsTotal, TenantsDone: r.TenantsDone, TenantCounts: r.Counts(),
-		Report: r.Report, ReportBytes: r.ReportBytes}
-}
+func (r Record) Summary() Summary { return Summary{Info: r.Info, TenantCounts: r.Counts()} }
 
 // EncodeRecord returns the stored form of rec.
 func EncodeRecord(rec Record) io.Reader {
