@@ -11,10 +11,11 @@ demo:
 build:
 	$(GO) build -o bin/handler ./handler
 
-## check: formatting and vet
+## check: formatting, vet, and go.mod/go.sum as `go mod tidy` would write them
 check:
 	@unformatted=$$(gofmt -l handler internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 ## render-tools: LibreOffice Calc and pdftoppm for the rendering tests (apt-get, when root on Debian)
 render-tools:
