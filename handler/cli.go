@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 
@@ -27,8 +28,8 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "write the report to this directory instead of blob storage")
 	verbose := fs.Bool("v", false, "log every step to stderr")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	s, tr, err := loadSettings(getenv)
 	if err != nil {
@@ -52,7 +53,9 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 // reportOnce runs one report, printing a line per tenant as it finishes and a
 // summary table at the end.
 func reportOnce(ctx context.Context, s settings.Settings, tr http.RoundTripper, store run.Uploader, where string, verbose bool, stdout, stderr io.Writer) error {
-	level := slog.LevelWarn
+	// A tenant's outcome is its progress line; the runner's warnings say the
+	// same again ("tenant failed", "section failed"), so they wait for -v.
+	level := slog.LevelError
 	if verbose {
 		level = slog.LevelInfo
 	}
@@ -82,10 +85,10 @@ func summaryTable(w io.Writer, rec run.Record) {
 	fmt.Fprintln(tw, "TENANT\tTENANT ID\tSTATUS\tUSERS\tENABLED\tGUESTS\tNOTES")
 	for _, t := range rec.Tenants {
 		if s, _ := t.Section("users"); s.Status == graphdata.SectionOK {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests, notes(t))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.DisplayName, t.TenantID, t.Status, t.Users, t.EnabledUsers, t.Guests, tableNotes(t))
 		} else {
 			// Counts that were not read are unknown, not zero.
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", t.DisplayName, t.TenantID, t.Status, notes(t))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", t.DisplayName, t.TenantID, t.Status, tableNotes(t))
 		}
 	}
 	tw.Flush()
@@ -107,6 +110,23 @@ func outcome(t run.TenantResult) string {
 // as the Summary's Notes column does.
 func notes(t run.TenantResult) string { return report.Notes(t.Error, t.Sections) }
 
+// tableNotes is the summary table's Notes: a tenant that could not be
+// reached has its whole diagnosis on its progress line above, so the table
+// gives its AADSTS code, if any, and points there.
+func tableNotes(t run.TenantResult) string {
+	if t.Error == "" || len(t.Sections) > 0 {
+		return notes(t)
+	}
+	if code := aadstsCode.FindString(t.Error); code != "" {
+		return code + ", see above"
+	}
+	return "see above"
+}
+
+// aadstsCode finds the code of an Entra error, which tenantauth.Error.Explain
+// puts first.
+var aadstsCode = regexp.MustCompile(`\bAADSTS\d+\b`)
+
 // demo is the main job on the embedded default: the sample world on the
 // in-process emulator, the report written to a local directory.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -115,8 +135,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "reports", "directory to write the report to")
 	worldFile := fs.String("world", "", "world file, or a shipped world ("+strings.Join(emulator.SampleWorldNames(), ", ")+"), instead of the demo's")
 	verbose := fs.Bool("v", false, "log every step to stderr")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	em, err := startWorld(*worldFile)
 	if err != nil {
@@ -170,8 +190,8 @@ func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	worldFile := fs.String("world", "", "world file, or a shipped world ("+strings.Join(emulator.SampleWorldNames(), ", ")+"); default the demo's")
 	caFile := fs.String("ca-file", filepath.Join(os.TempDir(), "tenantreport-emulator-ca.pem"), "where to write the emulator's CA certificate")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	em, err := startWorld(*worldFile)
 	if err != nil {

@@ -251,12 +251,12 @@ func checkSampleReport(t *testing.T, world *emulator.World, f *excelize.File, se
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(summary) != len(world.Tenants)+1 {
-		t.Fatalf("Summary has %d rows, want a header and %d tenants: %q", len(summary), len(world.Tenants), summary)
+	if len(summary) != len(world.Tenants)+2 || len(summary[len(summary)-1]) == 0 || !strings.HasPrefix(summary[len(summary)-1][0], "All ") {
+		t.Fatalf("Summary has %d rows, want a header, %d tenants and the totals row: %q", len(summary), len(world.Tenants), summary)
 	}
 	wantUsers := 0
 	byID := map[string][]string{}
-	for _, row := range summary[1:] {
+	for _, row := range summary[1 : len(summary)-1] {
 		byID[row[1]] = row
 	}
 	at := func(row []string, header string) string {
@@ -283,7 +283,7 @@ func checkSampleReport(t *testing.T, world *emulator.World, f *excelize.File, se
 		// ok only when every section of the run was read.
 		status := "ok"
 		if sections == nil {
-			sections = settings.Sections
+			sections = settings.AllSections()
 		}
 		for _, sec := range sections {
 			if world.ExpectSection(tn.ID, sec).NotAvailable != "" {
@@ -453,7 +453,7 @@ func TestDoctor(t *testing.T) {
 		// Ready: the exchange works and no section lacks a permission
 		// (a licence the tenant lacks is not the operator's to fix).
 		ready := world.ExpectTenant(tn.ID).Exchange == ""
-		for _, section := range settings.Sections {
+		for _, section := range settings.AllSections() {
 			if strings.HasPrefix(world.ExpectSection(tn.ID, section).NotAvailable, "permission") {
 				ready = false
 			}
@@ -615,7 +615,7 @@ func TestOnDemandEndToEnd(t *testing.T) {
 	}
 	defer f.Close()
 	checkSampleReport(t, world, f, "tenant", "users", "licences")
-	if sheets := f.GetSheetList(); !slices.Equal(sheets, []string{"Summary", "Domains", "Users", "Licences", "Run status"}) {
+	if sheets := f.GetSheetList(); !slices.Equal(sheets, []string{"Overview", "Summary", "Domains", "Users", "Licences", "Run status", "About"}) {
 		t.Errorf("sheets = %q, want the requested sections' only", sheets)
 	}
 

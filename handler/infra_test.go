@@ -259,14 +259,14 @@ func infraGraphAppRoles(t *testing.T) []graphdata.Permission {
 // sections need, or the consented app could not read what the code asks Graph for.
 func TestInfraGraphPermissionsCoverCode(t *testing.T) {
 	roles := infraGraphAppRoles(t)
-	need := graphdata.LeastPrivilege(settings.Sections)
+	need := graphdata.LeastPrivilege(settings.AllSections())
 	if len(need) == 0 {
-		t.Fatal("graphdata.LeastPrivilege(settings.Sections) is empty")
+		t.Fatal("graphdata.LeastPrivilege(settings.AllSections()) is empty")
 	}
 	for _, p := range need {
 		if !slices.Contains(roles, p) {
 			t.Errorf("infra/main.bicep graphAppRoles lacks %s (%s), which sections %v need: add { name: '%s', id: '%s' }",
-				p.Name, p.ID, settings.Sections, p.Name, p.ID)
+				p.Name, p.ID, settings.AllSections(), p.Name, p.ID)
 		}
 	}
 }
@@ -292,7 +292,7 @@ func TestInfraGraphPermissionsAreKnown(t *testing.T) {
 	}
 	// Least privilege: nothing beyond what some section needs (Directory.Read.All would cover
 	// everything, and is exactly what a customer's admin should not be asked for).
-	need := graphdata.LeastPrivilege(settings.Sections)
+	need := graphdata.LeastPrivilege(settings.AllSections())
 	for _, r := range roles {
 		if !slices.ContainsFunc(need, func(p graphdata.Permission) bool { return p.Name == r.Name }) {
 			t.Errorf("graphAppRoles requests %s, which no report section needs (handler permissions --json)", r.Name)
@@ -375,6 +375,59 @@ func TestInfraFederatedCredentialAudiences(t *testing.T) {
 	}
 	if !strings.Contains(main, "REPORT_CLOUD: reportCloud") {
 		t.Error("main.bicep does not set REPORT_CLOUD from reportCloud (the FIC audience and the handler must agree)")
+	}
+}
+
+// TestInfraConsentRedirect: admin consent ends on the page the handler's consent URLs name
+// (internal/settings Cloud.ConsentRedirectURI), which the bridge app registers as a web redirect
+// URI, for every cloud; otherwise Entra ends the consent on AADSTS500113 or AADSTS900971.
+func TestInfraConsentRedirect(t *testing.T) {
+	files := infraBicepFiles(t)
+	main := files["main.bicep"]
+	uris := map[string]string{}
+	for _, m := range infraStringProp.FindAllStringSubmatch(bicepValue(t, main, "var consentRedirectUris ="), -1) {
+		uris[m[1]] = m[2]
+	}
+	audiences := map[string]string{}
+	for _, m := range infraStringProp.FindAllStringSubmatch(bicepValue(t, main, "var exchangeAudiences ="), -1) {
+		audiences[m[1]] = m[2]
+	}
+	if len(uris) != len(audiences) {
+		t.Errorf("consentRedirectUris covers %v, exchangeAudiences %v: want the same clouds", uris, audiences)
+	}
+	for name := range audiences {
+		cloud, err := settings.LoadCloud(func(k string) string {
+			if k == settings.KeyCloud {
+				return name
+			}
+			return ""
+		})
+		if err != nil {
+			t.Errorf("cloud %q: %v", name, err)
+			continue
+		}
+		if got := uris[name]; got == "" || got != cloud.ConsentRedirectURI {
+			t.Errorf("consentRedirectUris.%s = %q, the handler's consent URLs redirect to %q", name, got, cloud.ConsentRedirectURI)
+		}
+	}
+	for _, want := range []string{
+		"consentRedirectUri: consentRedirectUris[reportCloud]",
+		"/adminconsent?client_id=${bridgeApp.outputs.appId}&redirect_uri=${uriComponent(consentRedirectUris[reportCloud])}'",
+	} {
+		if !strings.Contains(main, want) {
+			t.Errorf("main.bicep lacks %s", want)
+		}
+	}
+	bridge := files["modules/bridgeapp.bicep"]
+	if !strings.Contains(bridge, "param consentRedirectUri string") {
+		t.Error("infra/modules/bridgeapp.bicep lacks param consentRedirectUri string")
+	}
+	web, err := bicepWithoutComments(bicepValue(t, bridge, "web:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`redirectUris:\s*\[\s*consentRedirectUri\s*\]`).MatchString(web) {
+		t.Errorf("infra/modules/bridgeapp.bicep web = %s, want redirectUris: [ consentRedirectUri ]", web)
 	}
 }
 

@@ -24,6 +24,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,10 +48,40 @@ func main() {
 
 var errUsage = errors.New("usage")
 
+// parseFlags parses a command's flags. On -h the flag package has printed
+// the command's flags, and parseFlags returns flag.ErrHelp, which dispatch
+// turns into success; any other problem is errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return flag.ErrHelp
+	case err != nil:
+		return errUsage
+	}
+	return nil
+}
+
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := command(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the help asked for is printed
+	}
+	return err
+}
+
+func command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	// The first argument names the command; without one, or before flags,
+	// it is serve (the Functions host starts the handler with no argument).
+	// Help is the exception: "handler -h" asks for this usage, not serve's.
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			cmd, args = "help", args[1:]
+		case a != "" && a[0] != '-':
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -69,7 +100,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return permissions(args, getenv, stdout, stderr)
 	case "reports":
 		return reports(ctx, args, getenv, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:

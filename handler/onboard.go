@@ -7,8 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,24 +23,42 @@ func consentURL(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("consent-url", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tenant := fs.String("tenant", "", "tenant id of the customer")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	var errs []error
 	if !settings.IsGUID(*tenant) {
 		errs = append(errs, fmt.Errorf("--tenant %q: want the customer's tenant id (a GUID)", *tenant))
 	}
-	app := getenv(settings.KeyBridgeApp)
-	if !settings.IsGUID(app) {
-		errs = append(errs, &settings.FieldError{Field: settings.KeyBridgeApp, Value: app, Err: settings.ErrInvalid})
+	app := strings.TrimSpace(getenv(settings.KeyBridgeApp))
+	switch {
+	case app == "":
+		errs = append(errs, &settings.FieldError{Field: settings.KeyBridgeApp, Err: settings.ErrMissing})
+	case !settings.IsGUID(app):
+		errs = append(errs, &settings.FieldError{Field: settings.KeyBridgeApp, Value: app, Err: fmt.Errorf("%w: not a GUID", settings.ErrInvalid)})
 	}
 	cloud, err := settings.LoadCloud(getenv)
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return err
 	}
 	src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: app, AuthorityHost: cloud.AuthorityHost})
-	fmt.Fprintln(stdout, src.ConsentURL(strings.ToLower(*tenant)))
+	fmt.Fprintln(stdout, withConsentRedirect(src.ConsentURL(strings.ToLower(*tenant)), cloud.ConsentRedirectURI))
 	return nil
+}
+
+// withConsentRedirect adds to an admin-consent URL the redirect_uri that
+// the bridge app registers (infra/modules/bridgeapp.bicep), so the admin
+// lands on that page after consenting instead of on Entra's AADSTS500113
+// (no reply address registered) or AADSTS900971 (none provided).
+func withConsentRedirect(consentURL, redirectURI string) string {
+	u, err := url.Parse(consentURL)
+	if consentURL == "" || redirectURI == "" || err != nil {
+		return consentURL
+	}
+	q := u.Query()
+	q.Set("redirect_uri", redirectURI)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // permissions is `handler permissions`: what the enabled sections need.
@@ -49,8 +66,8 @@ func permissions(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs := flag.NewFlagSet("permissions", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	secs, err := settings.LoadSections(getenv)
 	if err != nil {
@@ -134,25 +151,35 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.SetOutput(stderr)
 	only := fs.String("tenant", "", "check only this tenant")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	s, tr, err := loadSettings(getenv)
 	if err != nil {
 		return err
 	}
-	return runDoctor(ctx, s, tr, strings.ToLower(*only), *asJSON, stdout)
-}
-
-func runDoctor(ctx context.Context, s settings.Settings, tr http.RoundTripper, only string, asJSON bool, stdout io.Writer) error {
-	runner, err := newRunner(s, tr, nil, slog.New(slog.DiscardHandler))
+	col, creds, err := newCollector(s, tr)
 	if err != nil {
 		return err
 	}
-	col := runner.Collector.(*graphdata.Collector)
-	src := col.Credentials.(*tenantauth.Source)
+	fix := managedIdentityFix(getenv("IDENTITY_ENDPOINT"))
+	return runDoctor(ctx, s, col, creds, fix, strings.ToLower(*only), *asJSON, stdout)
+}
 
-	miErr := src.CheckManagedIdentity(ctx)
+// managedIdentityFix is doctor's advice when the managed identity gives no
+// token. Without IDENTITY_ENDPOINT (which App Service sets) there is no
+// managed identity here at all, whatever MANAGED_IDENTITY_CLIENT_ID says.
+func managedIdentityFix(identityEndpoint string) string {
+	if identityEndpoint == "" {
+		return "IDENTITY_ENDPOINT is not set, so there is no managed identity here: run doctor in the Function App (an SSH session) or against `handler emulate`"
+	}
+	return "check " + settings.KeyMIClientID + " is the client id of the user-assigned identity attached to the Function App"
+}
+
+// runDoctor checks the managed identity, then each tenant (only the one
+// whose id is only, if set). miFix is the advice when the identity fails.
+func runDoctor(ctx context.Context, s settings.Settings, col *graphdata.Collector, creds *tenantauth.Source, miFix, only string, asJSON bool, stdout io.Writer) error {
+	miErr := creds.CheckManagedIdentity(ctx)
 	var checks []tenantCheck
 	for _, t := range s.Tenants {
 		if only != "" && t.ID != only {
@@ -160,7 +187,7 @@ func runDoctor(ctx context.Context, s settings.Settings, tr http.RoundTripper, o
 		}
 		c := tenantCheck{TenantID: t.ID, DisplayName: t.Name(), Exchange: "not tried", Graph: "not tried"}
 		if miErr == nil {
-			fill(&c, col.Check(ctx, t))
+			fill(&c, col.Check(ctx, t), s.Cloud.ConsentRedirectURI)
 		}
 		checks = append(checks, c)
 	}
@@ -174,12 +201,13 @@ func runDoctor(ctx context.Context, s settings.Settings, tr http.RoundTripper, o
 	}
 	if asJSON {
 		out := struct {
-			ManagedIdentity string        `json:"managedIdentity"`
-			Ready           bool          `json:"ready"`
-			Tenants         []tenantCheck `json:"tenants"`
+			ManagedIdentity    string        `json:"managedIdentity"`
+			ManagedIdentityFix string        `json:"managedIdentityFix,omitempty"`
+			Ready              bool          `json:"ready"`
+			Tenants            []tenantCheck `json:"tenants"`
 		}{ManagedIdentity: "ok", Ready: ready, Tenants: checks}
 		if miErr != nil {
-			out.ManagedIdentity = miErr.Error()
+			out.ManagedIdentity, out.ManagedIdentityFix = miErr.Error(), miFix
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -187,7 +215,7 @@ func runDoctor(ctx context.Context, s settings.Settings, tr http.RoundTripper, o
 			return err
 		}
 	} else {
-		printDoctor(stdout, miErr, checks)
+		printDoctor(stdout, miErr, miFix, checks)
 	}
 	if !ready {
 		return errNotReady
@@ -198,14 +226,16 @@ func runDoctor(ctx context.Context, s settings.Settings, tr http.RoundTripper, o
 // errNotReady makes doctor exit non-zero after printing its findings.
 var errNotReady = errors.New("not every tenant is ready")
 
-func fill(c *tenantCheck, r graphdata.Readiness) {
+// fill puts a tenant's readiness into its check; consent URLs get
+// redirectURI (settings.Cloud.ConsentRedirectURI).
+func fill(c *tenantCheck, r graphdata.Readiness, redirectURI string) {
 	c.Ready = r.Ready()
 	c.Granted = r.Roles
 	if r.Exchange != nil {
 		c.Exchange = r.Exchange.Error()
 		var e *tenantauth.Error
 		if errors.As(r.Exchange, &e) {
-			c.Exchange, c.Code, c.Fix, c.ConsentURL = e.Cause, e.Code, e.Fix, e.ConsentURL
+			c.Exchange, c.Code, c.Fix, c.ConsentURL = e.Cause, e.Code, e.Fix, withConsentRedirect(e.ConsentURL, redirectURI)
 		}
 		return
 	}
@@ -219,9 +249,9 @@ func fill(c *tenantCheck, r graphdata.Readiness) {
 	}
 }
 
-func printDoctor(w io.Writer, miErr error, checks []tenantCheck) {
+func printDoctor(w io.Writer, miErr error, miFix string, checks []tenantCheck) {
 	if miErr != nil {
-		fmt.Fprintf(w, "managed identity: FAILED: %v\n  fix: check %s is the client id of a user-assigned identity attached to the Function App (empty for the system-assigned one)\n\n", miErr, settings.KeyMIClientID)
+		fmt.Fprintf(w, "managed identity: FAILED: %v\n  fix: %s\n\n", miErr, miFix)
 	} else {
 		fmt.Fprintln(w, "managed identity: ok")
 		fmt.Fprintln(w)

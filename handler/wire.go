@@ -59,13 +59,14 @@ func loadSettings(getenv func(string) string) (settings.Settings, http.RoundTrip
 	return s, tr, err
 }
 
-// newRunner wires a report runner from settings. It does no I/O beyond
-// building clients.
-func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, log *slog.Logger) (*run.Runner, error) {
+// newCollector wires the Graph collector of the settings and the
+// per-tenant credentials it reads with, which doctor checks on their own.
+// It does no I/O beyond building clients.
+func newCollector(s settings.Settings, tr http.RoundTripper) (*graphdata.Collector, *tenantauth.Source, error) {
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	mi, err := tenantauth.NewManagedIdentity(s.ManagedIdentityClientID, co)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	creds := tenantauth.New(mi, tenantauth.Options{
 		BridgeAppClientID: s.BridgeAppClientID,
@@ -73,21 +74,31 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 		ExchangeAudience:  s.Cloud.ExchangeAudience,
 		ClientOptions:     co,
 	})
+	return &graphdata.Collector{
+		Credentials: creds,
+		Endpoint:    s.Cloud.GraphEndpoint,
+		Scope:       s.Cloud.GraphScope,
+		Transport:   graphdata.NewTransport(tr),
+		Sections:    s.Sections,
+		Waste:       graphdata.Waste{MinSeats: s.Thresholds.WasteMinSeats, MinShare: float64(s.Thresholds.WasteMinPercent) / 100},
+	}, creds, nil
+}
+
+// newRunner wires a report runner from settings. It does no I/O beyond
+// building clients.
+func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, log *slog.Logger) (*run.Runner, error) {
+	col, _, err := newCollector(s, tr)
+	if err != nil {
+		return nil, err
+	}
 	return &run.Runner{
-		Tenants: s.Tenants,
-		Collector: &graphdata.Collector{
-			Credentials: creds,
-			Endpoint:    s.Cloud.GraphEndpoint,
-			Scope:       s.Cloud.GraphScope,
-			Transport:   graphdata.NewTransport(tr),
-			Sections:    s.Sections,
-			Waste:       graphdata.Waste{MinSeats: s.Thresholds.WasteMinSeats, MinShare: float64(s.Thresholds.WasteMinPercent) / 100},
-		},
-		Store:    store,
-		Sections: s.Sections,
-		Parallel: s.Concurrency,
-		Logger:   log,
-		Version:  version(),
+		Tenants:   s.Tenants,
+		Collector: col,
+		Store:     store,
+		Sections:  s.Sections,
+		Parallel:  s.Concurrency,
+		Logger:    log,
+		Version:   version(),
 		Highlights: report.Thresholds{MFACoverage: float64(s.Thresholds.MFAMinPercent) / 100,
 			SecureScore: float64(s.Thresholds.ScoreMinPercent) / 100},
 	}, nil

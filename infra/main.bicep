@@ -24,8 +24,9 @@
 //
 // The deploying user needs, on the subscription, rights to create role assignments (Owner, or
 // Contributor + User Access Administrator) and, in Entra ID, the right to create applications
-// (Application Developer, or Application.ReadWrite.All for a workload identity). The Microsoft
-// Graph Bicep extension deploys in the public cloud only.
+// (Application Developer, or Application.ReadWrite.All for a workload identity). The subscription,
+// and so the managed identity and the bridge app, must be in the customer tenants' cloud
+// (reportCloud).
 targetScope = 'subscription'
 
 // ----- Parameters ---------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ param reportSchedule string = '0 0 6 * * *'
   'usgovdod'
   'china'
 ])
-@description('Cloud of the customer tenants; becomes REPORT_CLOUD and picks the audience of the federated credential. The managed identity must be in the same cloud, and the Graph Bicep extension deploys in the public cloud only: elsewhere, register the bridge app outside this template.')
+@description('Cloud of the customer tenants; becomes REPORT_CLOUD and picks the audience of the federated credential and the consent redirect. The subscription, and so the managed identity and the bridge app, must be in the same cloud.')
 param reportCloud string = 'public'
 
 @minValue(1)
@@ -116,6 +117,16 @@ var exchangeAudiences = {
   usgov: 'api://AzureADTokenExchangeUSGov'
   usgovdod: 'api://AzureADTokenExchangeUSGov'
   china: 'api://AzureADTokenExchangeChina'
+}
+
+// Where Entra sends a customer's admin after admin consent, per cloud, as internal/settings picks
+// it from REPORT_CLOUD (Cloud.ConsentRedirectURI): the cloud's Azure portal. The bridge app
+// registers it and every consent URL passes it (handler/infra_test.go checks the three agree).
+var consentRedirectUris = {
+  public: 'https://portal.azure.com/'
+  usgov: 'https://portal.azure.us/'
+  usgovdod: 'https://portal.azure.us/'
+  china: 'https://portal.azure.cn/'
 }
 
 // ----- Names --------------------------------------------------------------------------------------
@@ -198,6 +209,7 @@ module bridgeApp 'modules/bridgeapp.bicep' = {
     graphAppRoles: graphAppRoles
     managedIdentityPrincipalId: identity.outputs.principalId
     exchangeAudience: exchangeAudiences[reportCloud]
+    consentRedirectUri: consentRedirectUris[reportCloud]
   }
 }
 
@@ -251,4 +263,4 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output BRIDGE_APP_CLIENT_ID string = bridgeApp.outputs.appId
 // Replace {tenantId} with a customer's tenant id and send the URL to that tenant's admin
 // (`handler consent-url --tenant <id>` prints the same with BRIDGE_APP_CLIENT_ID set).
-output CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenantId}/adminconsent?client_id=${bridgeApp.outputs.appId}'
+output CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenantId}/adminconsent?client_id=${bridgeApp.outputs.appId}&redirect_uri=${uriComponent(consentRedirectUris[reportCloud])}'

@@ -29,6 +29,9 @@ param managedIdentityPrincipalId string
 @description('Audience of the managed identity token (api://AzureADTokenExchange in the public cloud).')
 param exchangeAudience string
 
+@description('Where Entra sends a customer admin after admin consent (main.bicep consentRedirectUris): the cloud\'s Azure portal.')
+param consentRedirectUri string
+
 // Microsoft Graph's well-known application id.
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 
@@ -50,6 +53,17 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
       resourceAccess: graphResourceAccess
     }
   ]
+  // Admin consent ends with a redirect to a URI registered here, or Entra shows AADSTS500113 (none
+  // registered) or AADSTS900971 (none given) instead. The consent URLs (CONSENT_URL_TEMPLATE,
+  // `handler consent-url`, `handler doctor`) pass this one. It is a page for the admin to land on,
+  // not an endpoint of ours: the redirect carries admin_consent, tenant and scope, never a code or
+  // token, and an authorization code sent here would be useless without the app's only credential,
+  // the managed identity.
+  web: {
+    redirectUris: [
+      consentRedirectUri
+    ]
+  }
   // App instance property lock: nobody can add a credential to this app's service principal in a
   // customer tenant (recommended for every multi-tenant app).
   servicePrincipalLockConfiguration: {

@@ -4,7 +4,10 @@
 // (learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity):
 // * Storage Blob Data Owner: the host's blob leases (timer singleton lock, schedule status) and
 //   keys, the Flex deployment package, and the handler's reports container.
-// * Storage Queue Data Contributor: queue triggers and the handler's run-request queue.
+// * Storage Queue Data Contributor: the run-request queue tenantreport-runs (created by the
+//   deployment): the handler sends to it (POST /api/reports) and creates it if it is missing,
+//   ReportQueue's trigger reads and deletes its messages, and the host creates and writes
+//   tenantreport-runs-poison for requests that failed 5 times.
 // * Storage Table Data Contributor: the host's table use (diagnostic events).
 // On Application Insights, Monitoring Metrics Publisher: with local auth off, the right to send
 // telemetry at all.

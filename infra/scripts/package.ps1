@@ -2,8 +2,9 @@
 # bin/deploy: host.json, every top-level <Function>/function.json, and bin/handler built for
 # linux/amd64. See package.sh for why.
 #
-# A zip made on Windows records no Unix execute bit for bin/handler (azd's zip records none on any
-# OS); on Flex Consumption the Functions host sets it on the custom handler before starting it.
+# Windows files have no Unix mode, so a zip made here has no execute bit for bin/handler (azd keeps
+# the modes it finds only on Linux and macOS); on Flex Consumption the Functions host sets it on the
+# custom handler before starting it.
 $ErrorActionPreference = 'Stop'
 
 $root = (Resolve-Path (Join-Path $PSScriptRoot '..' '..')).Path

@@ -19,8 +19,8 @@ mkdir -p "$out/bin"
 
 echo "package: building $out/bin/handler (linux/amd64)"
 GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/bin/handler" ./handler
-# azd's zip records no file modes; on Flex Consumption the host sets the execute bit on the
-# custom handler before starting it. The bit here serves any other zip tool (zip -r keeps it).
+# azd's zip keeps the file modes it finds on Linux and macOS (since azd 1.26.0), so this bit ships;
+# on Flex Consumption the host also sets the execute bit on the custom handler before starting it.
 chmod 0755 "$out/bin/handler"
 
 cp host.json "$out/"

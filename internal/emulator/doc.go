@@ -29,7 +29,7 @@
 //
 //	GET  /msi/token?api-version=2019-08-01&resource=…[&client_id=…]   App Service managed identity (X-IDENTITY-HEADER)
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration            OIDC discovery
-//	GET  /{tenant}/discovery/v2.0/keys                              JWKS (one ES256 key signs every token)
+//	GET  /{tenant}/discovery/v2.0/keys                              JWKS (one RSA key, RS256, signs every token)
 //	POST /{tenant}/oauth2/v2.0/token                                client_credentials with a client_assertion
 //	GET  /v1.0/…                                                    Graph, the collections below
 //	POST /v1.0/$batch                                               Graph JSON batching, at most 20 requests
@@ -49,13 +49,15 @@
 //	/reports/authenticationMethods/userRegistrationDetails   AuditLog.Read.All; premium           reports
 //	/devices                                                 Device.Read.All, Directory.Read.All  directory (1)
 //	/identity/conditionalAccess/policies                     Policy.Read.All, Policy.ReadWrite.ConditionalAccess  conditionalAccess
-//	/applications, /servicePrincipals                        Application.Read.All, Directory.Read.All, Application.ReadWrite.OwnedBy  directory (2); + keyCredentials when $select names it
+//	/applications                                            Application.Read.All, Directory.Read.All, Application.ReadWrite.OwnedBy  directory (2); + keyCredentials when $select names it
+//	/servicePrincipals                                       same                                 directory (1); + keyCredentials when $select names it
 //	/security/secureScores                                   SecurityEvents.Read.All              secureScore
 //
 // A Graph request is checked in this order: a bearer token the emulator issued for a known tenant, Graph's
 // audience, current (401 InvalidAuthenticationToken otherwise; the token's tid picks the tenant); a tenant outage
 // (503); the throttle budgets (429); each permission group (403 Authorization_RequestDenied); Entra ID P1/P2 for
 // premium reads (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant); the query (400); injected faults.
+// An unknown name in [QuirksHeader] is a 400 after the token check.
 //
 // # Graph details
 //
@@ -73,15 +75,38 @@
 // roleAssignments' principal) are a 400 rather than silently ignored. Unknown paths are 404
 // Request_ResourceNotFound. Gzip request bodies (kiota compresses $batch) are accepted.
 //
+// # Quirks
+//
+// Some of Graph's behaviour is reported by its users but not documented for v1.0, or the documentation promises
+// less than Graph accepts. The emulator serves what Graph is known to accept unless a request asks, in the
+// [QuirksHeader] header, for one of these behaviours, so a test can show the product copes with both:
+//
+//	strict-query-options                  a query option the collection's API page does not list is 400
+//	                                      Request_UnsupportedQuery: userRegistrationDetails lists only $filter
+//	                                      ("List userRegistrationDetails", learn.microsoft.com/graph/api/
+//	                                      authenticationmethodsroot-list-userregistrationdetails), so $select and
+//	                                      $top are refused and its nextLink carries only $skiptoken
+//	premium-check-needs-directory-read    userRegistrationDetails answers 403
+//	                                      Authentication_ApplicationHasNoDirectoryReadAccess ("Failed to do premium
+//	                                      license check from ADGraph") unless the token has Directory.Read.All, as
+//	                                      reported for the beta reports APIs (microsoft-graph-docs issues #4818 and
+//	                                      #12911, where Microsoft called it a known issue)
+//
+// [World.ExpectSection] does not know about quirks: it says what a request without the header gets.
+//
 // $batch runs each inner request as if it were sent alone (authorization, throttling and metrics included;
 // latency and faults apply to the batch itself) and embeds its status, headers and body; an inner 429 stays in the
 // batch with its headers, and nobody retries it for you.
 //
 // # Identity rules
 //
-// The managed identity's tokens have iss https://login.microsoftonline.com/{home}/v2.0, sub and oid = the
-// identity's object id, aud = the requested resource (api://AzureADTokenExchange), idtyp app and xms_mirid. The
-// token endpoint checks, in order, and answers in Entra's v2.0 error shape (error, error_description starting
+// The managed-identity endpoint serves the user-assigned identity to a request that names it (client_id,
+// principal_id or object_id) and the world's system-assigned identity to one that names none; a world has no
+// system-assigned identity unless it declares one, and then such a request is a 400 ("Unable to load the proper
+// Managed Identity."), as on App Service. Its tokens have iss https://login.microsoftonline.com/{home}/v2.0, sub and
+// oid = the identity's object id, aud = the requested resource (api://AzureADTokenExchange), idtyp app and
+// xms_mirid. Every token is a JWT signed RS256, as Entra signs, with the kid of the one key the JWKS publishes
+// (kty RSA, n, e, x5c, x5t, issuer). The token endpoint checks, in order, and answers in Entra's v2.0 error shape (error, error_description starting
 // "AADSTSnnn: " and ending with trace id, correlation id and timestamp, error_codes, timestamp, trace_id,
 // correlation_id, error_uri):
 //
@@ -93,8 +118,9 @@
 //	AADSTS700229   an Entra-issued assertion is app-only
 //	AADSTS700226   an Entra-issued assertion is a managed identity's token (has xms_mirid)
 //	AADSTS700236   the assertion's issuer tenant is the tenant where the bridge app is registered
-//	AADSTS70021    the app has a federated identity credential at all
-//	AADSTS700211   a FIC matches the issuer, then 700213 the subject (the MI's object id), then 700212 the audience
+//	AADSTS70021    the app has a federated identity credential at all (401 invalid_client, as Entra has since 2023)
+//	AADSTS700211   a FIC matches the issuer, then 700213 the subject (the MI's object id; 7002138 when only its
+//	               case differs), then 700212 the audience
 //	AADSTS700016   the app is provisioned in the target tenant (admin consent given)
 //	AADSTS7000112  its service principal there is enabled
 //	AADSTS53003    no Conditional Access policy for workload identities blocks it
@@ -118,6 +144,22 @@
 // responses carry x-ms-resource-unit, and x-ms-throttle-limit-percentage once more than 80% of the tenant budget
 // is used.
 //
+// Where the numbers come from. Documented on "Microsoft Graph service-specific throttling limits"
+// (learn.microsoft.com/graph/throttling-limits): the global 130,000 requests per 10 s per app; the identity and
+// access (directory) budgets, S 3,500 / M 5,000 / L 8,000 resource units per 10 s per app per tenant (S under 50
+// users, M 50–500, L over 500) and 150,000 per 20 s per app, with the base costs GET users 2, GET applications 2,
+// GET subscribedSkus 3 and 1 for any path the table does not list (organization, domains, devices, roleManagement,
+// servicePrincipals), and the $select/$expand/$top adjustments; the identity and access reports limit, 5 requests
+// per 10 s per app per tenant; and the identity protection and conditional access limit, 1 request per second per
+// tenant for all apps, answered without Retry-After (modelled per app per tenant, the same for one app). Carried
+// from DESIGN.md §5 and not found in the copies of that page checked when this was written, so keep them
+// adjustable: signInActivity's 10 requests per minute (per tenant and across tenants; microsoft-graph-docs-contrib
+// issue #8653 reports the 10 per minute), the reports family's 122 requests per 10 s across tenants, and the
+// keyCredentials and secureScore budgets. Assumed: that userRegistrationDetails draws on the reports budget (the
+// reports limit lists its resources, and userRegistrationDetails is not among them), and that conditional access
+// policies can be read without Entra ID P1/P2 (the emulator serves them to every tenant that grants
+// Policy.Read.All).
+//
 // # Worlds
 //
 // A [World] declares what is served. [LoadWorld] reads it from JSON (unknown fields are errors);
@@ -128,6 +170,7 @@
 //	{
 //	  "homeTenantId": "6f1c2a9e-…",                 // issues the managed identity's tokens
 //	  "managedIdentity": {"clientId": "0d4f5b6a-…", "objectId": "5e6f7a8b-…"},
+//	  "systemAssignedIdentity": null,                // {"clientId", "objectId"}: served when no identity is named
 //	  "bridgeApp": {
 //	    "clientId": "3a7b9c1d-…",
 //	    "tenantId": "",                              // where the app is registered; "" = home; another → AADSTS700236
@@ -186,9 +229,10 @@
 // Synthetic objects are pure functions of the tenant seed and their position, generated page by page (a tenant of
 // millions costs no memory). The same world and epoch give byte-identical Graph bodies; faults and log-normal
 // latencies are drawn from a per-tenant generator, so they replay for the same request order. The signing key is
-// derived from the world (seed, home tenant, managed identity) because MSAL caches managed-identity tokens for the
-// whole process, keyed by client id and resource: a second emulator for the same identity must accept the first
-// one's cached assertion. Give worlds with different seeds different managed identities if one process uses both.
+// derived from the world (seed and home tenant) because MSAL caches managed-identity tokens for the whole process,
+// keyed by client id and resource: a second emulator for the same identity must accept the first one's cached
+// assertion. Give worlds with different seeds different managed identities if one process uses both; tests that
+// count identity tokens give each world an identity of its own.
 //
 // # Observability and expectations
 //

@@ -2,10 +2,15 @@ package emulator_test
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,6 +31,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/emulatortest"
 )
 
 const graphScope = "https://graph.microsoft.com/.default"
@@ -54,8 +60,16 @@ type harness struct {
 }
 
 // start serves w and points the process's managed-identity environment at it (azidentity reads
-// IDENTITY_ENDPOINT and IDENTITY_HEADER from the environment, so this is a legitimate t.Setenv).
+// IDENTITY_ENDPOINT and IDENTITY_HEADER from the environment, so this is a legitimate t.Setenv). It first gives w's
+// identity a client id of its own: MSAL caches identity tokens for the whole process by client id, and a token
+// another test left there would skip this emulator's identity endpoint.
 func start(t *testing.T, w *emulator.World) *harness {
+	t.Helper()
+	return startShared(t, emulatortest.OwnIdentity(w))
+}
+
+// startShared is start for a test that means to share w's identity, and MSAL's cache, with another emulator.
+func startShared(t *testing.T, w *emulator.World) *harness {
 	t.Helper()
 	r, err := emulator.Start(w)
 	if err != nil {
@@ -165,34 +179,157 @@ func TestManagedIdentityToken(t *testing.T) {
 func TestManagedIdentityEndpointChecks(t *testing.T) {
 	w := emulator.SampleWorld()
 	h := start(t, w)
-	get := func(query, header string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, h.run.URL+"/msi/token?"+query, nil)
-		if header != "" {
-			req.Header.Set("X-IDENTITY-HEADER", header)
-		}
-		resp, err := h.client.Do(req)
-		if err != nil {
-			t.Fatalf("GET /msi/token?%s: %v", query, err)
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
 	ok := "api-version=2019-08-01&resource=api://AzureADTokenExchange"
 	for _, tc := range []struct {
 		name, query, header string
 		want                int
+		message             string // of a 400, in App Service's error shape
 	}{
-		{"ok", ok + "&client_id=" + w.ManagedIdentity.ClientID, h.run.Server.IdentityHeader(), 200},
-		{"no client id means the one identity", ok, h.run.Server.IdentityHeader(), 200},
-		{"no header", ok, "", 401},
-		{"wrong header", ok, "nope", 401},
-		{"other identity", ok + "&client_id=11111111-2222-3333-4444-555555555555", h.run.Server.IdentityHeader(), 400},
-		{"old api version", "api-version=2017-09-01&resource=x", h.run.Server.IdentityHeader(), 400},
+		{"client id", ok + "&client_id=" + w.ManagedIdentity.ClientID, h.run.Server.IdentityHeader(), 200, ""},
+		{"principal id", ok + "&principal_id=" + w.ManagedIdentity.ObjectID, h.run.Server.IdentityHeader(), 200, ""},
+		{"object id", ok + "&object_id=" + w.ManagedIdentity.ObjectID, h.run.Server.IdentityHeader(), 200, ""},
+		{"no identity named and no system-assigned one", ok, h.run.Server.IdentityHeader(), 400,
+			"Unable to load the proper Managed Identity."},
+		{"no header", ok, "", 401, ""},
+		{"wrong header", ok, "nope", 401, ""},
+		{"other identity", ok + "&client_id=11111111-2222-3333-4444-555555555555", h.run.Server.IdentityHeader(), 400,
+			"No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId."},
+		{"client id and another identity's principal id", ok + "&client_id=" + w.ManagedIdentity.ClientID +
+			"&principal_id=11111111-2222-3333-4444-555555555555", h.run.Server.IdentityHeader(), 400, ""},
+		{"resource id", ok + "&mi_res_id=/subscriptions/x", h.run.Server.IdentityHeader(), 400, ""},
+		{"old api version", "api-version=2017-09-01&resource=x", h.run.Server.IdentityHeader(), 400, ""},
 	} {
-		if got := get(tc.query, tc.header); got != tc.want {
-			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		status, body := miGet(t, h, tc.query, tc.header)
+		if status != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, status, tc.want)
+		}
+		var e struct {
+			StatusCode    int    `json:"statusCode"`
+			Message       string `json:"message"`
+			CorrelationID string `json:"correlationId"`
+		}
+		if tc.message != "" && (json.Unmarshal(body, &e) != nil || e.StatusCode != tc.want || e.Message != tc.message || e.CorrelationID == "") {
+			t.Errorf("%s: body %s, want App Service's error with message %q", tc.name, body, tc.message)
 		}
 	}
+}
+
+// miGet sends a raw request to the emulator's managed-identity endpoint.
+func miGet(t *testing.T, h *harness, query, header string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, h.run.URL+"/msi/token?"+query, nil)
+	if header != "" {
+		req.Header.Set("X-IDENTITY-HEADER", header)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatalf("GET /msi/token?%s: %v", query, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// TestSystemAssignedIdentity checks that a world that declares a system-assigned identity serves it to a request
+// that names no identity, and the user-assigned one to a request that names it, as App Service does.
+func TestSystemAssignedIdentity(t *testing.T) {
+	w := emulator.SampleWorld()
+	w.SystemAssignedIdentity = &emulator.ManagedIdentity{
+		ClientID: "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ObjectID: "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"}
+	h := start(t, w)
+	ok := "api-version=2019-08-01&resource=api://AzureADTokenExchange"
+	for _, tc := range []struct {
+		name, query string
+		want        *emulator.ManagedIdentity
+	}{
+		{"no identity named", ok, w.SystemAssignedIdentity},
+		{"client id", ok + "&client_id=" + w.ManagedIdentity.ClientID, &w.ManagedIdentity},
+	} {
+		status, body := miGet(t, h, tc.query, h.run.Server.IdentityHeader())
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			ClientID    string `json:"client_id"`
+		}
+		if status != 200 || json.Unmarshal(body, &tok) != nil {
+			t.Fatalf("%s: %d %s", tc.name, status, body)
+		}
+		c := unverifiedClaims(t, tok.AccessToken)
+		if tok.ClientID != tc.want.ClientID || c["oid"] != tc.want.ObjectID || c["appid"] != tc.want.ClientID {
+			t.Errorf("%s: client_id %s, token oid %v appid %v; want the identity %+v", tc.name, tok.ClientID, c["oid"], c["appid"], tc.want)
+		}
+	}
+}
+
+// TestTokensAreSignedLikeEntra checks that every token is RS256 with the kid of the one key in the JWKS, that the
+// JWKS key verifies it and carries its certificate, and that discovery says RS256.
+func TestTokensAreSignedLikeEntra(t *testing.T) {
+	w := emulator.SampleWorld()
+	h := start(t, w)
+	tenant := w.Tenants[0].ID
+	get := func(path string, v any) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, h.run.URL+path, nil)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+	}
+	var disc struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	get("/"+tenant+"/v2.0/.well-known/openid-configuration", &disc)
+	if !slices.Equal(disc.Algs, []string{"RS256"}) {
+		t.Errorf("id_token_signing_alg_values_supported = %v, want [RS256]", disc.Algs)
+	}
+	var jwks struct {
+		Keys []struct {
+			Kty, Use, Kid, X5t, N, E, Issuer string
+			X5c                              []string
+		}
+	}
+	get("/"+tenant+"/discovery/v2.0/keys", &jwks)
+	if len(jwks.Keys) != 1 {
+		t.Fatalf("JWKS has %d keys, want 1", len(jwks.Keys))
+	}
+	k := jwks.Keys[0]
+	n, errN := base64.RawURLEncoding.DecodeString(k.N)
+	e, errE := base64.RawURLEncoding.DecodeString(k.E)
+	der, errC := base64.StdEncoding.DecodeString(firstOf(k.X5c))
+	cert, errP := x509.ParseCertificate(der)
+	if k.Kty != "RSA" || k.Use != "sig" || k.Kid == "" || k.X5t != k.Kid || k.Issuer != "https://login.microsoftonline.com/{tenantid}/v2.0" ||
+		errors.Join(errN, errE, errC, errP) != nil {
+		t.Fatalf("JWKS key = %+v (%v)", k, errors.Join(errN, errE, errC, errP))
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	if thumb := sha1.Sum(der); base64.RawURLEncoding.EncodeToString(thumb[:]) != k.X5t || !pub.Equal(cert.PublicKey) || pub.N.BitLen() != 2048 {
+		t.Errorf("x5t %s, x5c's key equal to n, e: %v, %d bits; want the certificate's thumbprint, true, 2048", k.X5t, pub.Equal(cert.PublicKey), pub.N.BitLen())
+	}
+	miTok, err := h.mi().GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"api://AzureADTokenExchange/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphTok, err := h.credential(tenant, nil).GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"managed identity": miTok.Token, "graph": graphTok.Token} {
+		parsed, err := jwt.Parse(tok, func(t *jwt.Token) (any, error) { return pub, nil },
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
+		if err != nil || parsed.Header["kid"] != k.Kid {
+			t.Errorf("%s token: %v, kid %v; want RS256 verified by the JWKS key %s", name, err, parsed.Header["kid"], k.Kid)
+		}
+	}
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }
 
 func TestExchangeAndGraph(t *testing.T) {
@@ -358,6 +495,10 @@ func TestTokenErrors(t *testing.T) {
 			}},
 		{name: "fic subject is the client id, not the object id", tenant: contoso.ID, want: 700213, status: 401,
 			change: func(w *emulator.World) { w.BridgeApp.FederatedCredentials[0].Subject = w.ManagedIdentity.ClientID }},
+		{name: "fic subject differs from the object id only in case", tenant: contoso.ID, want: 7002138, status: 401,
+			change: func(w *emulator.World) {
+				w.BridgeApp.FederatedCredentials[0].Subject = strings.ToUpper(w.ManagedIdentity.ObjectID)
+			}},
 		{name: "fic audience mismatch", tenant: contoso.ID, want: 700212, status: 401,
 			change: func(w *emulator.World) {
 				w.BridgeApp.FederatedCredentials[0].Audiences = []string{"api://AzureADTokenExchangeX"}
@@ -604,12 +745,14 @@ func TestEnv(t *testing.T) {
 // emulator receives the first one's token as its assertion. The signing key is derived from the world so that
 // this still works.
 func TestManagedIdentityCacheSpansEmulators(t *testing.T) {
-	w := emulator.SampleWorld()
-	first := start(t, w)
+	w := emulatortest.OwnIdentity(emulator.SampleWorld())
+	first := startShared(t, w)
 	if _, err := first.credential(w.Tenants[0].ID, nil).GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
 		t.Fatalf("first emulator: %v", err)
 	}
-	second := start(t, emulator.SampleWorld())
+	w2 := emulator.SampleWorld()
+	w2.ManagedIdentity.ClientID = w.ManagedIdentity.ClientID // the same identity
+	second := startShared(t, w2)
 	if _, err := second.credential(w.Tenants[0].ID, nil).GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
 		t.Fatalf("second emulator: %v", err)
 	}

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,13 +45,26 @@ type miError struct {
 
 func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 	st := s.state()
-	mi := s.world.ManagedIdentity
 	q := r.URL.Query()
 	fail := func(status int, msg string) {
 		s.count(func(m *Metrics) { m.TokenErrors[fmt.Sprintf("msi %d -", status)]++ })
 		writeJSON(w, status, miError{StatusCode: status, Message: msg, CorrelationID: newGUID()})
 	}
-	selected := func(param, want string) bool { v := q.Get(param); return v == "" || strings.EqualFold(v, want) }
+	// App Service serves the system-assigned identity when the request names none (client_id, principal_id, its
+	// alias object_id, mi_res_id), and only a user-assigned one when it does.
+	// https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
+	clientID, principalID := q.Get("client_id"), cmp.Or(q.Get("principal_id"), q.Get("object_id"))
+	resourceID := cmp.Or(q.Get("mi_res_id"), q.Get("msi_res_id"))
+	named := clientID != "" || principalID != "" || resourceID != ""
+	var mi *ManagedIdentity
+	switch ua := &s.world.ManagedIdentity; {
+	case !named:
+		mi = s.world.SystemAssignedIdentity
+	case resourceID == "" && ua.ClientID != "" &&
+		(clientID == "" || strings.EqualFold(clientID, ua.ClientID)) &&
+		(principalID == "" || strings.EqualFold(principalID, ua.ObjectID)):
+		mi = ua
+	}
 	switch {
 	case r.Method != http.MethodGet:
 		fail(http.StatusMethodNotAllowed, "The requested resource does not support http method '"+r.Method+"'.")
@@ -60,31 +74,38 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, fmt.Sprintf("Unsupported api-version %q; this endpoint serves %s.", q.Get("api-version"), miAPIVersion))
 	case q.Get("resource") == "":
 		fail(http.StatusBadRequest, "Required query parameter 'resource' is missing.")
-	case mi.ClientID == "" || q.Get("mi_res_id") != "" || q.Get("msi_res_id") != "" ||
-		!selected("client_id", mi.ClientID) || !selected("object_id", mi.ObjectID) || !selected("principal_id", mi.ObjectID):
+	case mi == nil && !named:
+		// The token service's answer when the app has no system-assigned identity to fall back to.
+		fail(http.StatusBadRequest, "Unable to load the proper Managed Identity.")
+	case mi == nil:
 		fail(http.StatusBadRequest, "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.")
 	default:
 		now := s.now()
 		resource := strings.TrimSuffix(q.Get("resource"), "/.default")
 		exp := now.Add(miTokenLifetime)
+		// Managed-identity tokens name the identity's Azure resource; Entra tells them from app tokens by it.
+		mirid := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/tenantreport/providers/"
+		if mi == s.world.SystemAssignedIdentity {
+			mirid += "Microsoft.Web/sites/tenantreport"
+		} else {
+			mirid += "Microsoft.ManagedIdentity/userAssignedIdentities/tenantreport-" + strings.ToLower(mi.ClientID[:8])
+		}
 		tok, err := st.signer.sign(jwt.MapClaims{
-			"aud":    resource,
-			"iss":    entraIssuer(s.world.HomeTenantID),
-			"iat":    now.Add(-clockSkew).Unix(),
-			"nbf":    now.Add(-clockSkew).Unix(),
-			"exp":    exp.Unix(),
-			"azp":    mi.ClientID,
-			"azpacr": "2",
-			"appid":  mi.ClientID,
-			"idtyp":  "app",
-			"oid":    mi.ObjectID,
-			"sub":    mi.ObjectID,
-			"tid":    s.world.HomeTenantID,
-			"uti":    rand22(),
-			"ver":    "2.0",
-			// Managed-identity tokens name the identity's Azure resource; Entra tells them from app tokens by it.
-			"xms_mirid": "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/tenantreport/providers/" +
-				"Microsoft.ManagedIdentity/userAssignedIdentities/tenantreport-" + strings.ToLower(mi.ClientID[:8]),
+			"aud":       resource,
+			"iss":       entraIssuer(s.world.HomeTenantID),
+			"iat":       now.Add(-clockSkew).Unix(),
+			"nbf":       now.Add(-clockSkew).Unix(),
+			"exp":       exp.Unix(),
+			"azp":       mi.ClientID,
+			"azpacr":    "2",
+			"appid":     mi.ClientID,
+			"idtyp":     "app",
+			"oid":       mi.ObjectID,
+			"sub":       mi.ObjectID,
+			"tid":       s.world.HomeTenantID,
+			"uti":       rand22(),
+			"ver":       "2.0",
+			"xms_mirid": mirid,
 		})
 		if err != nil {
 			fail(http.StatusInternalServerError, err.Error())
@@ -141,7 +162,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, tenantPa
 		JWKSURI:                      authority + "/discovery/v2.0/keys",
 		ResponseModes:                []string{"query", "fragment", "form_post"},
 		SubjectTypes:                 []string{"pairwise"},
-		IDTokenSigningAlgs:           []string{"ES256"},
+		IDTokenSigningAlgs:           []string{"RS256"},
 		ResponseTypes:                []string{"code", "id_token", "code id_token", "id_token token"},
 		Scopes:                       []string{"openid", "profile", "email", "offline_access"},
 		Issuer:                       authority + "/v2.0",
@@ -165,7 +186,7 @@ func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, tenantPath st
 		s.writeAADError(w, r, tenantPath, errUnknownTenant(tenantPath))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": []map[string]string{s.state().signer.jwk()}})
+	writeJSON(w, http.StatusOK, map[string]any{"keys": []jwk{s.state().signer.jwk()}})
 }
 
 // ---- Entra ID: token endpoint ----
@@ -198,9 +219,22 @@ func errMissingParam(name string) *aadError {
 
 func errNoFIC(code int, what, value string) *aadError {
 	return &aadError{http.StatusUnauthorized, "invalid_client", code, fmt.Sprintf("No matching federated identity record "+
-		"found for presented assertion %s '%s'. Please check your federated identity credential Subject, Audience and "+
+		"found for presented assertion %s '%s'. Check your federated identity credential Subject, Audience and "+
 		"Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
 		what, value)}
+}
+
+// errSubjectCase is Entra's answer when a credential's subject equals the assertion's only if case is ignored: it
+// has compared subjects case-sensitively since 2024, and names this case apart (AADSTS7002138, e.g.
+// https://github.com/Azure/login/issues/515). Any other subject mismatch is still AADSTS700213.
+func errSubjectCase(sub string) *aadError {
+	return &aadError{http.StatusUnauthorized, "invalid_client", 7002138, fmt.Sprintf("No matching federated identity "+
+		"record found for presented assertion subject '%s'. The subject matches with case-insensitive comparison, but "+
+		"not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer "+
+		"against the presented assertion. See documentation at: "+
+		"https://learn.microsoft.com/entra/workload-id/workload-identity-federation. See breaking change notification "+
+		"and remediation at: https://learn.microsoft.com/en-us/entra/identity-platform/reference-breaking-changes#august-2024.",
+		sub)}
 }
 
 // tokenRequest is what the token rules inspect; rules fill in what they establish for later rules.
@@ -292,10 +326,8 @@ var tokenRules = []tokenRule{
 	}},
 	{"managed-identity token", func(s *Server, q *tokenRequest) *aadError {
 		if entraTenantOf(claimString(q.assertion, "iss")) != "" && claimString(q.assertion, "xms_mirid") == "" {
-			return &aadError{http.StatusUnauthorized, "invalid_client", 700226, fmt.Sprintf("The assertion presented "+
-				"is an Entra ID token issued to application '%s', not to a managed identity. Only managed identity "+
-				"tokens may be used as federated identity credentials for an Entra ID issuer.",
-				firstNonEmpty(claimString(q.assertion, "appid"), claimString(q.assertion, "azp"), claimString(q.assertion, "sub")))}
+			return &aadError{http.StatusUnauthorized, "invalid_client", 700226, "Only MSI tokens may be used as " +
+				"Federated Identity Credentials for AAD issuer."}
 		}
 		return nil
 	}},
@@ -316,6 +348,9 @@ var tokenRules = []tokenRule{
 		if len(s.world.BridgeApp.FederatedCredentials) > 0 {
 			return nil
 		}
+		// Entra answered this 400 invalid_request in 2022 (https://github.com/Azure/azure-workload-identity/issues/616)
+		// and 401 invalid_client since 2023 (https://github.com/external-secrets/external-secrets/issues/2783,
+		// https://github.com/Azure/azure-service-operator/issues/3381).
 		return &aadError{http.StatusUnauthorized, "invalid_client", 70021, fmt.Sprintf("No matching federated identity "+
 			"record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion "+
 			"Audience: '%s'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
@@ -331,11 +366,16 @@ var tokenRules = []tokenRule{
 	}},
 	{"fic subject", func(s *Server, q *tokenRequest) *aadError {
 		sub := claimString(q.assertion, "sub")
+		foldMatch := slices.ContainsFunc(q.fics, func(f FIC) bool { return strings.EqualFold(f.Subject, sub) })
 		q.fics = slices.DeleteFunc(q.fics, func(f FIC) bool { return f.Subject != sub })
-		if len(q.fics) == 0 {
+		switch {
+		case len(q.fics) > 0:
+			return nil
+		case foldMatch:
+			return errSubjectCase(sub)
+		default:
 			return errNoFIC(700213, "subject", sub)
 		}
-		return nil
 	}},
 	{"fic audience", func(s *Server, q *tokenRequest) *aadError {
 		auds := claimStrings(q.assertion, "aud")
@@ -397,15 +437,6 @@ var tokenRules = []tokenRule{
 		q.resource = graphResource
 		return nil
 	}},
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // entraTenantOf returns the tenant of an Entra ID issuer (v1 or v2), or "" for any other issuer.

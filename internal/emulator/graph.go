@@ -40,6 +40,10 @@ type collection struct {
 	item     func(s *Server, t *tenant, i int) []prop
 	// adjust adds the permissions, budgets and limits a query brings (signInActivity, keyCredentials).
 	adjust func(c *call)
+	// options are the query options (without "$") the collection's API page documents, when it documents fewer
+	// than the emulator serves; a request with [QuirkStrictQueryOptions] gets 400 for any other. nil = no
+	// restriction.
+	options []string
 }
 
 // collectionList is every Graph collection the emulator serves. Add one here to widen it.
@@ -88,8 +92,9 @@ var collectionList = []*collection{
 	{path: "/reports/authenticationMethods/userRegistrationDetails",
 		context: "reports/authenticationMethods/userRegistrationDetails", entity: "userRegistrationDetails",
 		perms: []string{"AuditLog.Read.All"}, family: FamilyReports, premium: true, page: defaultPageSize,
-		count: func(_ *Server, t *tenant) int { return t.Users },
-		item:  func(_ *Server, t *tenant, i int) []prop { return t.registrationProps(i) }},
+		options: []string{"filter"}, // "This method supports the $filter OData query parameter"
+		count:   func(_ *Server, t *tenant) int { return t.Users },
+		item:    func(_ *Server, t *tenant, i int) []prop { return t.registrationProps(i) }},
 	{path: "/devices", context: "devices", entity: "device",
 		perms: []string{"Device.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 1, page: defaultPageSize,
 		count: func(_ *Server, t *tenant) int { return t.Devices },
@@ -104,9 +109,11 @@ var collectionList = []*collection{
 		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget,
 		count: func(_ *Server, t *tenant) int { return t.Apps },
 		item:  func(_ *Server, t *tenant, i int) []prop { return t.applicationProps(i) }},
+	// Graph's cost table lists GET applications at 2 resource units; servicePrincipals is not listed, so it
+	// costs the base 1 (only servicePrincipals/{id}/appRoleAssignments is listed, at 2).
 	{path: "/servicePrincipals", context: "servicePrincipals", entity: "servicePrincipal",
 		perms:  []string{"Application.Read.All", "Directory.Read.All", "Application.ReadWrite.OwnedBy"},
-		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget,
+		family: FamilyDirectory, ru: 1, page: defaultPageSize, adjust: keyCredentialsBudget,
 		count: func(_ *Server, t *tenant) int { return t.servicePrincipalCount() },
 		item: func(s *Server, t *tenant, i int) []prop {
 			return t.servicePrincipalProps(i, s.world.BridgeApp.ClientID, s.world.HomeTenantID)
@@ -115,6 +122,52 @@ var collectionList = []*collection{
 		perms: []string{"SecurityEvents.Read.All"}, family: FamilySecureScore,
 		count: func(*Server, *tenant) int { return secureScoreDays },
 		item:  func(_ *Server, t *tenant, i int) []prop { return t.secureScoreProps(i) }},
+}
+
+// QuirksHeader names, on a Graph request, behaviours the emulator leaves off by default because Microsoft does not
+// document them for v1.0, or documents less than Graph accepts: a comma-separated list of the Quirk constants. An
+// unknown name is a 400, so a misspelt quirk fails the test that asked for it. Inside $batch, give the header on
+// each inner request.
+const QuirksHeader = "X-Emulator-Quirks"
+
+// Quirks a request can ask for with [QuirksHeader].
+const (
+	// QuirkStrictQueryOptions refuses, with 400 Request_UnsupportedQuery, the query options a collection's API
+	// page does not document: userRegistrationDetails documents only $filter, so $select and $top are refused
+	// there, and its @odata.nextLink carries only $skiptoken.
+	QuirkStrictQueryOptions = "strict-query-options"
+	// QuirkPremiumCheckNeedsDirectoryRead makes the reports endpoints (userRegistrationDetails) answer 403
+	// Authentication_ApplicationHasNoDirectoryReadAccess ("Failed to do premium license check from ADGraph")
+	// when the token lacks Directory.Read.All, before the Entra ID P1/P2 check. Users reported it, and Microsoft
+	// acknowledged it as a known issue, for the beta reports APIs (microsoft-graph-docs #4818, #12911).
+	QuirkPremiumCheckNeedsDirectoryRead = "premium-check-needs-directory-read"
+)
+
+// quirks are the behaviours one request asked for.
+type quirks struct {
+	strictQueryOptions             bool
+	premiumCheckNeedsDirectoryRead bool
+}
+
+// requestQuirks reads r's [QuirksHeader].
+func requestQuirks(r *http.Request) (quirks, *graphError) {
+	var q quirks
+	for _, v := range r.Header.Values(QuirksHeader) {
+		for _, name := range strings.Split(v, ",") {
+			switch name = strings.TrimSpace(name); strings.ToLower(name) {
+			case "":
+			case QuirkStrictQueryOptions:
+				q.strictQueryOptions = true
+			case QuirkPremiumCheckNeedsDirectoryRead:
+				q.premiumCheckNeedsDirectoryRead = true
+			default:
+				return q, &graphError{http.StatusBadRequest, "BadRequest",
+					fmt.Sprintf("emulator: unknown quirk %q in %s (known: %s, %s).", name, QuirksHeader,
+						QuirkStrictQueryOptions, QuirkPremiumCheckNeedsDirectoryRead)}
+			}
+		}
+	}
+	return q, nil
 }
 
 func keyCredentialsBudget(c *call) {
@@ -223,11 +276,18 @@ type call struct {
 	premium bool
 	charges []charge
 	err     *graphError // a query error, reported after authorization
+	// linkTop keeps $top in @odata.nextLink; false when strict query options refuse it.
+	linkTop bool
 }
 
 func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *collection, t *tenant, roles []string, inBatch bool) {
 	route := "graph " + strings.ToLower(col.path)
-	c := s.plan(col, t, r.URL.Query())
+	qk, qerr := requestQuirks(r)
+	if qerr != nil {
+		s.writeGraphError(w, r, *qerr)
+		return
+	}
+	c := s.plan(col, t, r.URL.Query(), qk.strictQueryOptions)
 
 	var delay time.Duration
 	f, status := faultNone, 0
@@ -257,6 +317,11 @@ func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *co
 				"Insufficient privileges to complete the operation."})
 			return
 		}
+	}
+	if c.premium && col.family == FamilyReports && qk.premiumCheckNeedsDirectoryRead && !granted(roles, "Directory.Read.All") {
+		s.writeGraphError(w, r, graphError{http.StatusForbidden, "Authentication_ApplicationHasNoDirectoryReadAccess",
+			"Failed to do premium license check from ADGraph"})
+		return
 	}
 	if c.premium && !t.premium {
 		s.writeGraphError(w, r, graphError{http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
@@ -305,13 +370,23 @@ func granted(roles []string, perm string) bool {
 	return slices.Contains(roles, perm) || slices.Contains(roles, strings.Replace(perm, ".Read.", ".ReadWrite.", 1))
 }
 
-// plan parses a collection query. Query errors are kept in c.err so that authorization is checked first.
-func (s *Server) plan(col *collection, t *tenant, q url.Values) *call {
-	c := &call{col: col, t: t, perms: [][]string{col.perms}, premium: col.premium, top: col.page}
+// plan parses a collection query. Query errors are kept in c.err so that authorization is checked first. strict
+// refuses the query options col does not document ([QuirkStrictQueryOptions]).
+func (s *Server) plan(col *collection, t *tenant, q url.Values, strict bool) *call {
+	c := &call{col: col, t: t, perms: [][]string{col.perms}, premium: col.premium, top: col.page, linkTop: true}
 	fail := func(status int, code, msg string) {
 		if c.err == nil {
 			c.err = &graphError{status, code, msg}
 		}
+	}
+	if strict && col.options != nil {
+		for _, o := range []string{"select", "expand", "filter", "orderby", "search", "count", "top", "skip", "apply"} {
+			if _, ok := queryParam(q, o); ok && !slices.Contains(col.options, o) {
+				fail(http.StatusBadRequest, "Request_UnsupportedQuery",
+					fmt.Sprintf("The query specified in the URI is not valid. Query option '$%s' is not allowed.", o))
+			}
+		}
+		c.linkTop = slices.Contains(col.options, "top")
 	}
 	for _, o := range []string{"filter", "orderby", "search", "count", "apply", "skip"} {
 		if _, ok := queryParam(q, o); ok {
@@ -478,7 +553,10 @@ func (s *Server) render(c *call, base string) []byte {
 		if c.expand {
 			next += "$expand=" + strings.Join(col.expand, ",") + "&"
 		}
-		next += "$top=" + strconv.Itoa(c.top) + "&$skiptoken=" + skipToken(t, end)
+		if c.linkTop {
+			next += "$top=" + strconv.Itoa(c.top) + "&"
+		}
+		next += "$skiptoken=" + skipToken(t, end)
 		b.WriteString(`,"@odata.nextLink":`)
 		appendJSON(&b, next)
 	}

@@ -1,51 +1,108 @@
 package emulator
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// signer holds the one key that signs every token the emulator issues (managed identity and Graph).
+// signer holds the one key that signs every token the emulator issues (managed identity and Graph): an RSA-2048
+// key used with RS256, the algorithm Entra's discovery documents list, published in the JWKS with a self-signed
+// certificate the way Entra publishes its keys (kid = x5t = the certificate's SHA-1 thumbprint).
 //
-// The key is derived from the world's seed, home tenant and managed identity, not drawn at random. MSAL caches
-// managed-identity tokens process-wide, keyed only by client id and resource, so a test process that starts a
-// second emulator for the same identity receives the first emulator's cached token; a shared key keeps that token
-// valid. The emulator is a test double: anyone who knows the world can mint its tokens.
+// The key is derived from the world's seed and home tenant, not drawn at random. MSAL caches managed-identity tokens
+// process-wide, keyed only by client id and resource, so a test process that starts a second emulator for the same
+// identity receives the first emulator's cached token; a shared key keeps that token valid. The emulator is a test
+// double: anyone who knows the world can mint its tokens.
 type signer struct {
-	key *ecdsa.PrivateKey
-	kid string
+	key  *rsa.PrivateKey
+	cert []byte // DER of the self-signed certificate of key
+	kid  string
 }
 
+// signers memoizes newSigner: deriving an RSA key means searching for two primes (tens to hundreds of
+// milliseconds), and every Server of the same seed and home tenant derives the same one. It only caches a pure
+// function of its key.
+var signers sync.Map // [32]byte → *signer
+
 func newSigner(w *World) *signer {
-	h := sha256.New()
-	fmt.Fprintf(h, "tenantreport/emulator signing key v1\x00%d\x00%s\x00%s\x00%s", w.Seed,
-		strings.ToLower(w.HomeTenantID), strings.ToLower(w.ManagedIdentity.ClientID), strings.ToLower(w.ManagedIdentity.ObjectID))
-	sum := h.Sum(nil)
-	for {
-		// A 32-byte digest is a valid P-256 scalar unless it is zero or ≥ the group order (probability ~2⁻³²).
-		key, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), sum)
-		if err == nil {
-			pub, _ := key.PublicKey.Bytes()
-			d := sha256.Sum256(pub)
-			return &signer{key: key, kid: base64.RawURLEncoding.EncodeToString(d[:20])}
+	seed := sha256.Sum256(fmt.Appendf(nil, "tenantreport/emulator signing key v2\x00%d\x00%s", w.Seed,
+		strings.ToLower(w.HomeTenantID)))
+	if s, ok := signers.Load(seed); ok {
+		return s.(*signer)
+	}
+	key := deriveRSAKey(seed)
+	// A fixed template and PKCS #1 v1.5 (deterministic) make the certificate, and so the key id, a function of
+	// the key too.
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(seed[:16]),
+		Subject:               pkix.Name{CommonName: "tenantreport emulator token signing"},
+		NotBefore:             time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:              time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	cert, err := x509.CreateCertificate(nil, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic("emulator: self-signed signing certificate: " + err.Error()) // a fixed, valid template: cannot happen
+	}
+	thumb := sha1.Sum(cert)
+	s, _ := signers.LoadOrStore(seed, &signer{key: key, cert: cert, kid: base64.RawURLEncoding.EncodeToString(thumb[:])})
+	return s.(*signer)
+}
+
+// deriveRSAKey returns the RSA-2048 key (e = 65537) whose primes are the first two found in a ChaCha8 stream seeded
+// with seed. crypto/rsa.GenerateKey cannot do this: since Go 1.26 it ignores the reader it is given.
+func deriveRSAKey(seed [32]byte) *rsa.PrivateKey {
+	stream := rand.NewChaCha8(seed)
+	prime := func() *big.Int {
+		b := make([]byte, 128)
+		for {
+			_, _ = stream.Read(b)
+			b[0] |= 0xc0 // the top two bits make p·q exactly 2048 bits long
+			b[len(b)-1] |= 1
+			if p := new(big.Int).SetBytes(b); p.ProbablyPrime(20) {
+				return p
+			}
 		}
-		next := sha256.Sum256(sum)
-		sum = next[:]
+	}
+	one, e := big.NewInt(1), big.NewInt(65537)
+	for {
+		p, q := prime(), prime()
+		p1, q1 := new(big.Int).Sub(p, one), new(big.Int).Sub(q, one)
+		lambda := new(big.Int).Mul(p1, q1)
+		lambda.Div(lambda, new(big.Int).GCD(nil, nil, p1, q1))
+		d := new(big.Int).ModInverse(e, lambda)
+		if d == nil {
+			continue // e divides p-1 or q-1
+		}
+		key := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: new(big.Int).Mul(p, q), E: 65537}, D: d, Primes: []*big.Int{p, q}}
+		key.Precompute()
+		if key.Validate() == nil {
+			return key
+		}
 	}
 }
 
-// sign returns a compact ES256 JWT with the emulator's key id.
+// sign returns a compact RS256 JWT with the emulator's key id, as Entra signs its tokens.
 func (s *signer) sign(claims jwt.MapClaims) (string, error) {
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = s.kid
+	if claims["ver"] == "1.0" {
+		t.Header["x5t"] = s.kid // v1.0 tokens repeat the key id as x5t
+	}
 	return t.SignedString(s.key)
 }
 
@@ -63,7 +120,7 @@ func (s *signer) verify(token string) (jwt.MapClaims, error) {
 			return nil, fmt.Errorf("unknown key id %q", kid)
 		}
 		return &s.key.PublicKey, nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	switch {
 	case err == nil:
 		return claims, nil
@@ -75,17 +132,30 @@ func (s *signer) verify(token string) (jwt.MapClaims, error) {
 	}
 }
 
-// jwk returns the public key as a JSON Web Key.
-func (s *signer) jwk() map[string]string {
-	pub, _ := s.key.PublicKey.Bytes() // 0x04 || X || Y
-	return map[string]string{
-		"kty": "EC",
-		"use": "sig",
-		"alg": "ES256",
-		"kid": s.kid,
-		"crv": "P-256",
-		"x":   base64.RawURLEncoding.EncodeToString(pub[1:33]),
-		"y":   base64.RawURLEncoding.EncodeToString(pub[33:]),
+// jwk is a key of the JWKS, in the members Entra's v2.0 keys document has.
+type jwk struct {
+	Kty    string   `json:"kty"`
+	Use    string   `json:"use"`
+	Kid    string   `json:"kid"`
+	X5t    string   `json:"x5t"`
+	N      string   `json:"n"`
+	E      string   `json:"e"`
+	X5c    []string `json:"x5c"`
+	Issuer string   `json:"issuer"`
+}
+
+// jwk returns the public key as Entra publishes its signing keys. The issuer is the template Entra's keys carry
+// ({tenantid} stands for the issuing tenant), on the host in the iss of the managed identity's tokens.
+func (s *signer) jwk() jwk {
+	return jwk{
+		Kty:    "RSA",
+		Use:    "sig",
+		Kid:    s.kid,
+		X5t:    s.kid,
+		N:      base64.RawURLEncoding.EncodeToString(s.key.N.Bytes()),
+		E:      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(s.key.E)).Bytes()),
+		X5c:    []string{base64.StdEncoding.EncodeToString(s.cert)},
+		Issuer: entraIssuer("{tenantid}"),
 	}
 }
 

@@ -73,18 +73,19 @@ type Throttling struct {
 	Budgets []Budget `json:"budgets,omitempty"`
 }
 
-// DefaultBudgets returns the budgets Graph documents (DESIGN.md §5), in a stable order:
+// DefaultBudgets returns Graph's budgets (DESIGN.md §5), in a stable order. The package documentation says which
+// are documented on Microsoft's throttling limits page and which are carried over or assumed:
 //
-//	global            app     130,000 requests / 10 s
-//	directory         tenant  S 3,500, M 5,000, L 8,000 resource units / 10 s
-//	directory         app     150,000 resource units / 20 s
-//	signin            tenant  10 requests / min
-//	signin            app     10 requests / min (across all tenants)
-//	reports           tenant  5 requests / 10 s
-//	reports           app     122 requests / 10 s
-//	conditionalAccess tenant  1 request / s, 429 without Retry-After
-//	keyCredentials    tenant  150 requests / min
-//	secureScore       tenant  150 requests / min, at most 4 in flight
+//	global            app     130,000 requests / 10 s                          documented
+//	directory         tenant  S 3,500, M 5,000, L 8,000 resource units / 10 s  documented
+//	directory         app     150,000 resource units / 20 s                    documented
+//	signin            tenant  10 requests / min                                DESIGN.md §5
+//	signin            app     10 requests / min (across all tenants)           DESIGN.md §5
+//	reports           tenant  5 requests / 10 s                                documented; userRegistrationDetails assumed in it
+//	reports           app     122 requests / 10 s                              DESIGN.md §5
+//	conditionalAccess tenant  1 request / s, 429 without Retry-After           documented (per tenant for all apps)
+//	keyCredentials    tenant  150 requests / min                               DESIGN.md §5
+//	secureScore       tenant  150 requests / min, at most 4 in flight          DESIGN.md §5
 func DefaultBudgets() []Budget {
 	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
 	return []Budget{

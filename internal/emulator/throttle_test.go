@@ -84,7 +84,8 @@ func (m *mem) credential(tenantID string) azcore.TokenCredential {
 	hc := &http.Client{Transport: m.s.Transport()}
 	assertion := func(ctx context.Context) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
-			emulator.InMemoryURL+"/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange", nil)
+			emulator.InMemoryURL+"/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
+				m.w.ManagedIdentity.ClientID, nil)
 		req.Header.Set("X-IDENTITY-HEADER", m.s.IdentityHeader())
 		resp, err := hc.Do(req)
 		if err != nil {

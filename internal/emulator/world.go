@@ -18,8 +18,14 @@ import (
 type World struct {
 	// HomeTenantID is the tenant that issues the managed identity's tokens.
 	HomeTenantID string `json:"homeTenantId"`
-	// ManagedIdentity is the user-assigned identity served by the managed-identity endpoint.
+	// ManagedIdentity is the user-assigned identity served by the managed-identity endpoint to requests that name it
+	// (client_id, principal_id or object_id).
 	ManagedIdentity ManagedIdentity `json:"managedIdentity"`
+	// SystemAssignedIdentity is the Function App's system-assigned identity; nil (the default) means it has none.
+	// As on App Service, the managed-identity endpoint serves it to requests that name no identity, and answers
+	// them 400 when there is none. Entra accepts only user-assigned identities as federated credentials, so the
+	// product never asks for it.
+	SystemAssignedIdentity *ManagedIdentity `json:"systemAssignedIdentity,omitempty"`
 	// BridgeApp is the multi-tenant app registration that trusts the managed identity.
 	BridgeApp App `json:"bridgeApp"`
 	// Tenants are the target tenants, in report order.
@@ -45,7 +51,7 @@ type World struct {
 	dir fs.FS
 }
 
-// ManagedIdentity is a user-assigned managed identity in the home tenant.
+// ManagedIdentity is a managed identity in the home tenant.
 type ManagedIdentity struct {
 	ClientID string `json:"clientId"`
 	// ObjectID is the identity's service principal (principal) id: the sub and oid of its tokens.
@@ -244,6 +250,17 @@ func (w *World) Validate() error {
 		guid("managedIdentity.objectId", w.ManagedIdentity.ObjectID, true),
 		guid("bridgeApp.clientId", w.BridgeApp.ClientID, true),
 		guid("bridgeApp.tenantId", w.BridgeApp.TenantID, false),
+	}
+	if sa := w.SystemAssignedIdentity; sa != nil {
+		checks = append(checks,
+			guid("systemAssignedIdentity.clientId", sa.ClientID, true),
+			guid("systemAssignedIdentity.objectId", sa.ObjectID, true))
+		switch {
+		case strings.EqualFold(sa.ClientID, w.ManagedIdentity.ClientID):
+			checks = append(checks, &FieldError{Field: "systemAssignedIdentity.clientId", Value: sa.ClientID, Err: ErrDuplicate})
+		case strings.EqualFold(sa.ObjectID, w.ManagedIdentity.ObjectID):
+			checks = append(checks, &FieldError{Field: "systemAssignedIdentity.objectId", Value: sa.ObjectID, Err: ErrDuplicate})
+		}
 	}
 	for _, err := range checks {
 		if err != nil {

@@ -73,6 +73,12 @@ func TestLoadWorldErrors(t *testing.T) {
 			field: "tenants[0].guestRatio", target: ErrOutOfRange},
 		{name: "negative users", edit: func(m map[string]any) { m["tenants"].([]any)[0].(map[string]any)["users"] = -1 },
 			field: "tenants[0].users", target: ErrOutOfRange},
+		{name: "system-assigned identity without object id", edit: func(m map[string]any) {
+			m["systemAssignedIdentity"] = map[string]any{"clientId": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+		}, field: "systemAssignedIdentity.objectId", target: ErrMissing},
+		{name: "system-assigned identity is the user-assigned one", edit: func(m map[string]any) {
+			m["systemAssignedIdentity"] = m["managedIdentity"]
+		}, field: "systemAssignedIdentity.clientId", target: ErrDuplicate},
 		{name: "fic without audiences", edit: func(m map[string]any) {
 			m["bridgeApp"].(map[string]any)["federatedCredentials"].([]any)[0].(map[string]any)["audiences"] = []string{}
 		}, field: "bridgeApp.federatedCredentials[0].audiences", target: ErrMissing},
@@ -133,7 +139,8 @@ func TestExpectMatchesGeneratedUsers(t *testing.T) {
 // graphToken mints a Graph token through the server's own endpoints, as a client would.
 func graphToken(t *testing.T, s *Server, w *World, tenantID string) string {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange", nil)
+	req := httptest.NewRequest(http.MethodGet, "/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
+		w.ManagedIdentity.ClientID, nil)
 	req.Header.Set("X-IDENTITY-HEADER", s.IdentityHeader())
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
@@ -313,7 +320,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+tid+"/discovery/v2.0/keys", nil))
-	var jwks struct{ Keys []map[string]string }
+	var jwks struct{ Keys []map[string]any }
 	if err := json.Unmarshal(rec.Body.Bytes(), &jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0]["kid"] != s.state().signer.kid {
 		t.Errorf("keys: %d %s", rec.Code, rec.Body)
 	}

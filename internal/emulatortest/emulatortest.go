@@ -3,6 +3,8 @@
 package emulatortest
 
 import (
+	"crypto/rand"
+	"fmt"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -16,14 +18,20 @@ const GraphScope = "https://graph.microsoft.com/.default"
 
 // Start serves world until the test ends and returns it with a
 // tenantauth.Source that exchanges the world's managed identity token for
-// each tenant's, through the real azidentity clients. miClientID is the
-// identity's client id ("" for the system-assigned one).
+// each tenant's, through the real azidentity clients. miClientID is the client
+// id of the user-assigned identity the Source asks for, normally
+// world.ManagedIdentity.ClientID; tenantauth refuses an empty one.
 //
 // azidentity reads the managed identity endpoint from the process
 // environment only, so Start uses t.Setenv: tests that call it cannot run in
 // parallel. Every client uses em.Client(), which refuses any host but the
 // emulator's: a request to login.microsoftonline.com fails the test instead
 // of leaving the machine.
+//
+// MSAL caches managed identity tokens for the whole process by client id, so
+// a world whose identity another test (or another -count round) already used
+// gets that token without asking the endpoint. Give such worlds
+// [OwnIdentity].
 func Start(t testing.TB, world *emulator.World, miClientID string) (*emulator.Running, *tenantauth.Source) {
 	t.Helper()
 	em, err := emulator.Start(world)
@@ -47,4 +55,15 @@ func Start(t testing.TB, world *emulator.World, miClientID string) (*emulator.Ru
 		ExchangeAudience:  "api://AzureADTokenExchange",
 		ClientOptions:     co,
 	})
+}
+
+// OwnIdentity gives world's user-assigned managed identity a client id of its
+// own, a random one no other world in the process has, and returns world. The
+// identity's object id, which the federated credential trusts, stays.
+func OwnIdentity(world *emulator.World) *emulator.World {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	world.ManagedIdentity.ClientID = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return world
 }

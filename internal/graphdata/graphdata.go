@@ -5,9 +5,10 @@
 //
 // [Collector] builds one msgraph-sdk-go client per tenant on a credential from
 // its [CredentialSource]. Every request goes through the SDK's middleware
-// (retries, redirects, compression) and then through one [Transport] of ours,
-// shared by all tenants of a run, which counts requests and throttling per
-// tenant and is where throttle budgets belong.
+// (retries, redirects, compression), then through a counter of its own
+// Collect, and then through one [Transport] of ours, shared by all tenants of
+// a run, which counts requests and throttling per tenant and is where
+// throttle budgets belong.
 //
 // The SDK sends a bearer token only to hosts on its valid-host list and
 // silently sends none elsewhere, so the list is built from the configured
@@ -16,7 +17,9 @@
 // # Rows
 //
 // Collections are read with $select (only the columns the report shows) and
-// the endpoint's largest $top, following @odata.nextLink page by page; each
+// the endpoint's largest $top (userRegistrationDetails documents neither, so
+// it is read again without them if Graph refuses them), following
+// @odata.nextLink page by page; each
 // row is passed to the caller as it is decoded, so no collection is held in
 // memory whole.
 package graphdata
@@ -106,8 +109,9 @@ type Result struct {
 	Users        int          `json:"users"`
 	EnabledUsers int          `json:"enabledUsers"`
 	Guests       int          `json:"guests"`
-	// Requests and Throttled count Graph requests of this tenant as they
-	// went over the wire, retries included.
+	// Requests and Throttled count this Collect's Graph requests as they
+	// went over the wire, retries included; another Collect of the same
+	// tenant at the same time counts its own.
 	Requests  int `json:"requests"`
 	Throttled int `json:"throttled"`
 	// Roles are the application permissions in the tenant's Graph token.
@@ -161,12 +165,12 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if names == nil {
 		names = c.Sections
 	}
-	// The transport counts for the life of the process; this run's
-	// requests are the difference.
-	base := c.Transport.Stats(t.ID)
+	// This Collect's own client counts its requests: the shared Transport
+	// also sees those of any other Collect running at the same time.
+	count := new(counter)
 	defer func() {
-		st := c.Transport.Stats(t.ID)
-		res.Requests, res.Throttled = st.Requests-base.Requests, st.Throttled-base.Throttled
+		st := count.stats()
+		res.Requests, res.Throttled = st.Requests, st.Throttled
 	}()
 
 	cred, err := c.Credentials.For(t.ID)
@@ -184,7 +188,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if res.Roles, err = tokenRoles(tok.Token); err != nil {
 		return res, err
 	}
-	gs, err := c.client(t.ID, cred)
+	gs, err := c.client(t.ID, cred, count)
 	if err != nil {
 		return res, err
 	}
@@ -193,7 +197,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if c.Now != nil {
 		now = c.Now
 	}
-	col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
+	col := &collection{gs: gs, adapter: gs.GetAdapter(), count: count, res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
 	results := map[string]*SectionResult{}
 	for _, name := range names {
 		sec, ok := section.Lookup(name)
@@ -212,7 +216,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 		if results[name].Status != "" {
 			continue
 		}
-		if err := c.collectSection(ctx, t.ID, col, name, results); err != nil {
+		if err := c.collectSection(ctx, col, name, results); err != nil {
 			return res, err
 		}
 	}
@@ -242,9 +246,9 @@ var usersFamily = []string{"users", "signin", "guests"}
 // siblings in the same pull), filling in results. It returns an error only
 // when the tenant's data cannot be trusted (a spool write failed) or the
 // context ended.
-func (c *Collector) collectSection(ctx context.Context, tenantID string, col *collection, name string, results map[string]*SectionResult) error {
+func (c *Collector) collectSection(ctx context.Context, col *collection, name string, results map[string]*SectionResult) error {
 	sec, _ := section.Lookup(name)
-	before, start := c.Transport.Stats(tenantID), time.Now()
+	before, start := col.count.stats(), time.Now()
 	col.warnings = 0
 	var (
 		rows int
@@ -266,9 +270,9 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 		signin := results["signin"]
 		withSignIn := signin != nil && signin.Status == ""
 		rows, err = col.users(ctx, withSignIn)
-		if withSignIn && errors.Is(err, errNotPremium) {
+		if reason, ok := premiumRefused(err, sec); withSignIn && ok {
 			// The only difference is signInActivity: read the rest without it.
-			signin.Status, signin.Reason = SectionUnavailable, "needs Entra ID P1/P2"
+			signin.Status, signin.Reason = SectionUnavailable, reason
 			rows, err = col.users(ctx, false)
 		}
 		for _, r := range family[1:] {
@@ -290,7 +294,7 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 		}
 		rows, err = collect(col, ctx)
 	}
-	after := c.Transport.Stats(tenantID)
+	after := col.count.stats()
 	sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
 	sr.Warnings, sr.Rows = col.warnings, rows
 	if ctx.Err() != nil {
@@ -311,16 +315,30 @@ func (c *Collector) collectSection(ctx context.Context, tenantID string, col *co
 // finish sets a section's status from its error.
 func (c *Collector) finish(sr *SectionResult, err error, sec section.Section) {
 	var ge *GraphError
+	reason, premium := premiumRefused(err, sec)
 	switch {
 	case err == nil:
 		sr.Status = SectionOK
-	case errors.Is(err, errNotPremium):
-		sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1/P2"
+	case premium:
+		sr.Status, sr.Reason = SectionUnavailable, reason
 	case errors.As(err, &ge):
 		sr.Status, sr.Reason = SectionFailed, ge.Explain(sec)
 	default:
 		sr.Status, sr.Reason = SectionFailed, err.Error()
 	}
+}
+
+// premiumRefused reports whether err is Graph refusing a premium-only read
+// of sec, and why, for a reader of the report.
+func premiumRefused(err error, sec section.Section) (reason string, ok bool) {
+	var ge *GraphError
+	switch {
+	case errors.Is(err, errPremiumCheck) && errors.As(err, &ge):
+		return ge.Explain(sec), true
+	case errors.Is(err, errNotPremium):
+		return "needs Entra ID P1/P2", true
+	}
+	return "", false
 }
 
 func notGranted(missing []string) string {
@@ -331,8 +349,8 @@ func notGranted(missing []string) string {
 }
 
 // client returns a Graph client of one tenant whose requests go through the
-// SDK's middleware and then c.Transport.
-func (c *Collector) client(tenantID string, cred azcore.TokenCredential) (*msgraphsdk.GraphServiceClient, error) {
+// SDK's middleware, then count (when not nil), then c.Transport.
+func (c *Collector) client(tenantID string, cred azcore.TokenCredential, count *counter) (*msgraphsdk.GraphServiceClient, error) {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("graphdata: endpoint %q: %w", c.Endpoint, err)
@@ -342,7 +360,11 @@ func (c *Collector) client(tenantID string, cred azcore.TokenCredential) (*msgra
 		return nil, fmt.Errorf("graphdata: %w", err)
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: msgraphsdk.GetDefaultClientOptions().GraphServiceLibraryVersion}
-	hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(c.Transport.ForTenant(tenantID), msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)}
+	parent := c.Transport.ForTenant(tenantID)
+	if count != nil {
+		parent = countingTransport{next: parent, c: count}
+	}
+	hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(parent, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
 	if err != nil {
 		return nil, fmt.Errorf("graphdata: %w", err)

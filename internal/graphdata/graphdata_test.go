@@ -14,6 +14,10 @@ import (
 
 func collector(t *testing.T, world *emulator.World) (*emulator.Running, *graphdata.Collector) {
 	t.Helper()
+	// MSAL caches identity tokens process-wide by client id: an identity
+	// of this world's own keeps counts and caches from leaking between
+	// tests (and between -count runs).
+	emulatortest.OwnIdentity(world)
 	em, src := emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 	return em, &graphdata.Collector{
 		Sections:    []string{"tenant", "users"},
@@ -121,9 +125,6 @@ func TestCollectStopsOnEmitError(t *testing.T) {
 func TestCollectTokenRequests(t *testing.T) {
 	world := emulator.SampleWorld()
 	world.Tenants = world.Tenants[:2]
-	// MSAL caches identity tokens process-wide by client id: use an
-	// identity no other test uses, so the count starts at zero.
-	world.ManagedIdentity.ClientID = "6a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 	em, c := collector(t, world)
 	c.Sections = []string{"users"}
 	for run := 1; run <= 2; run++ {

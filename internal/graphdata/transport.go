@@ -3,12 +3,15 @@ package graphdata
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport is the layer every Graph request of a run passes through, below
 // the SDK's retry middleware, so it sees each attempt as it goes over the
-// wire. It counts requests and throttled answers per tenant. It is safe for
-// concurrent use; the zero value is not: use [NewTransport].
+// wire. It counts requests and throttled answers per tenant for the life of
+// the process; a Collect counts its own (see [Result]), so concurrent runs
+// that share a Transport do not mix their counts. It is safe for concurrent
+// use; the zero value is not: use [NewTransport].
 type Transport struct {
 	base http.RoundTripper
 
@@ -36,7 +39,8 @@ func (t *Transport) ForTenant(tenantID string) http.RoundTripper {
 	return tenantTransport{t: t, tenant: tenantID}
 }
 
-// Stats returns the counts of tenantID so far.
+// Stats returns the counts of tenantID so far, across every Collect that
+// used t.
 func (t *Transport) Stats(tenantID string) Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -64,5 +68,30 @@ func (tt tenantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.Throttled++
 	}
 	tt.t.mu.Unlock()
+	return resp, err
+}
+
+// counter counts the requests of one collection, whatever else shares its
+// Transport. It is safe for concurrent use.
+type counter struct {
+	requests, throttled atomic.Int64
+}
+
+func (c *counter) stats() Stats {
+	return Stats{Requests: int(c.requests.Load()), Throttled: int(c.throttled.Load())}
+}
+
+// countingTransport counts each attempt that goes through it in c.
+type countingTransport struct {
+	next http.RoundTripper
+	c    *counter
+}
+
+func (ct countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := ct.next.RoundTrip(req)
+	ct.c.requests.Add(1)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		ct.c.throttled.Add(1)
+	}
 	return resp, err
 }

@@ -21,7 +21,7 @@ func benchCollector(rowsPerTenant int) collectorFunc {
 	created := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
 	return func(_ context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
 		res := graphdata.Result{}
-		for _, s := range settings.Sections {
+		for _, s := range settings.AllSections() {
 			res.Sections = append(res.Sections, graphdata.SectionResult{Section: s, Status: graphdata.SectionOK})
 		}
 		yes, no := true, false
@@ -91,7 +91,7 @@ func BenchmarkRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			r := &Runner{Tenants: tenants, Collector: benchCollector(size.rows / tenantCount), Store: store,
-				Sections: settings.Sections, Parallel: 8, SpoolDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+				Sections: settings.AllSections(), Parallel: 8, SpoolDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}
 			reset := rss.ResetPeak()
 			var bytes int64
 			b.ReportAllocs()

@@ -144,11 +144,11 @@ func everyColumnWorld(t *testing.T) *emulator.World {
 // → workbook for every column the registry declares, so a section or
 // column added without a fixture value fails here.
 func TestEveryColumnReachesTheWorkbook(t *testing.T) {
-	_, f, _ := emulatedRun(t, everyColumnWorld(t), settings.Sections)
+	_, f, _ := emulatedRun(t, everyColumnWorld(t), settings.AllSections())
 
 	// Every section was read, whole.
 	status := sheetRows(t, f, "Run status")
-	for _, name := range settings.Sections {
+	for _, name := range settings.AllSections() {
 		sec, _ := section.Lookup(name)
 		i := slices.IndexFunc(status[1:], func(row []string) bool {
 			return cell(row, col(status, "Tenant")) == everyColumnTenant && cell(row, col(status, "Section")) == sec.Title

@@ -65,7 +65,7 @@ func convertToPDF(t *testing.T, xlsx string) []byte {
 
 func TestDemoWorkbookOpensInLibreOffice(t *testing.T) {
 	soffice(t)
-	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.Sections)
+	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
 	convertToPDF(t, path)
 }
 

@@ -36,6 +36,7 @@ var epoch = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Record, *excelize.File, string) {
 	t.Helper()
 	world.Epoch = epoch.Format(time.RFC3339)
+	emulatortest.OwnIdentity(world)
 	em, src := emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 	var tenants []settings.Tenant
 	for _, tn := range world.Tenants {
@@ -103,7 +104,7 @@ func cell(row []string, i int) string {
 // row counts per tenant, the flags, and the reasons of skipped sections.
 func TestReportEverySection(t *testing.T) {
 	world := emulator.SampleWorld()
-	rec, f, _ := emulatedRun(t, world, settings.Sections)
+	rec, f, _ := emulatedRun(t, world, settings.AllSections())
 
 	sheets := map[string]string{ // section → sheet
 		"tenant": "Domains", "users": "Users", "guests": "Guests", "licences": "Licences", "roles": "Admin roles",
@@ -208,7 +209,7 @@ func TestReportEverySection(t *testing.T) {
 // testdata/demo.golden (go test -run TestReportGolden -update rewrites it).
 // Durations vary from run to run and are blanked.
 func TestReportGolden(t *testing.T) {
-	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.Sections)
+	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +275,7 @@ func TestRecordedWorld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, f, _ := emulatedRun(t, world, settings.Sections)
+	_, f, _ := emulatedRun(t, world, settings.AllSections())
 	users := sheetRows(t, f, "Users")
 	var names []string
 	for _, row := range users[1:] {
@@ -347,7 +348,7 @@ func TestMalformedValueCostsOnlyTheCell(t *testing.T) {
 // person sees beyond the data: where it came from, how it prints, what is
 // highlighted, and Microsoft's names for licences and roles.
 func TestWorkbookReadsWell(t *testing.T) {
-	rec, f, _ := emulatedRun(t, emulator.SampleWorld(), settings.Sections)
+	rec, f, _ := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
 
 	props, err := f.GetDocProps()
 	if err != nil {

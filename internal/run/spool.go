@@ -30,7 +30,9 @@ type spoolHeader struct {
 	Schema  int    `json:"schema"`
 	Section string `json:"section"`
 	Tenant  string `json:"tenant"`
-	// Sorted is set once the rows are in key order.
+	// Sorted is set once the rows are in key order: sortSpool writes it, and
+	// readers that need the order (readSpool, mergeRuns) refuse a spool
+	// without it rather than write an unstable workbook.
 	Sorted bool `json:"sorted,omitempty"`
 }
 
@@ -153,12 +155,28 @@ func (r *spoolReader) next() (spoolLine, bool, error) {
 
 func (r *spoolReader) close() error { return r.f.Close() }
 
-// readSpool yields the rows of a spool file one at a time, decoded by
-// decode. A row that does not decode is an error wrapping
+// errUnsorted is reading in key order a spool that sortSpool did not sort.
+var errUnsorted = errors.New("run: spool is not sorted")
+
+// openSorted opens a spool that sortSpool wrote.
+func openSorted(path string) (*spoolReader, error) {
+	r, err := openSpool(path)
+	if err != nil {
+		return nil, err
+	}
+	if !r.header.Sorted {
+		r.close()
+		return nil, fmt.Errorf("%w: %s", errUnsorted, path)
+	}
+	return r, nil
+}
+
+// readSpool yields the rows of a sorted spool file one at a time, decoded
+// by decode. A row that does not decode is an error wrapping
 // report.ErrUnreadableRow, and reading goes on.
 func readSpool(path string, decode func([]byte) (section.Row, error)) iter.Seq2[section.Row, error] {
 	return func(yield func(section.Row, error) bool) {
-		r, err := openSpool(path)
+		r, err := openSorted(path)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -266,7 +284,7 @@ func mergeRuns(path string, h spoolHeader, runs []string) error {
 	h.Sorted = true
 	var m merger
 	for i, p := range runs {
-		r, err := openSpool(p)
+		r, err := openSorted(p)
 		if err != nil {
 			return err
 		}

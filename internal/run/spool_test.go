@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -79,6 +80,49 @@ func TestSortSpool(t *testing.T) {
 				t.Errorf("sort left files behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestReadSpoolRefusesUnsorted: the workbook reads spools in key order, so
+// a spool that sortSpool never saw is an error, not rows in Graph's order.
+func TestReadSpoolRefusesUnsorted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.spool")
+	w, err := createSpool(path, spoolHeader{Section: "users", Tenant: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"b", "a"} {
+		if err := w.write(spoolRow{K: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	var errs []error
+	for _, err := range readSpool(path, decodeSpoolRow) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rows++
+	}
+	if rows != 0 || len(errs) != 1 || !errors.Is(errs[0], errUnsorted) {
+		t.Errorf("readSpool(unsorted) = %d rows, errors %v, want no rows and errUnsorted", rows, errs)
+	}
+	if err := sortSpool(path); err != nil {
+		t.Fatalf("sortSpool = %v", err)
+	}
+	var keys []string
+	for r, err := range readSpool(path, decodeSpoolRow) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, r.Key())
+	}
+	if !slices.Equal(keys, []string{"a", "b"}) {
+		t.Errorf("readSpool(sorted) keys = %q, want [a b]", keys)
 	}
 }
 

@@ -13,15 +13,17 @@
 //
 //	REPORT_TENANTS              JSON list of {"tenantId","displayName"} (required)
 //	BRIDGE_APP_CLIENT_ID        client id of the multi-tenant app in the home tenant (required)
-//	MANAGED_IDENTITY_CLIENT_ID  client id of the user-assigned managed identity ("" = system-assigned)
+//	MANAGED_IDENTITY_CLIENT_ID  client id of the user-assigned managed identity (required: only a
+//	                            user-assigned identity can be a federated credential of the bridge app)
 //	REPORT_CLOUD                public | usgov | usgovdod | china (default public)
 //	REPORT_AUTHORITY_HOST       overrides the cloud's Entra authority host (the emulator sets it)
 //	REPORT_GRAPH_ENDPOINT       overrides the cloud's Graph endpoint (the emulator sets it)
 //	REPORT_CA_FILE              PEM file of an extra root CA to trust (the emulator's)
-//	REPORT_SCHEDULE             NCRONTAB of the timer trigger (default "0 0 6 * * *")
+//	REPORT_SCHEDULE             NCRONTAB of the timer trigger, read by the Functions host (ReportTimer's
+//	                            %REPORT_SCHEDULE%); the handler only checks it. infra sets "0 0 6 * * *"
 //	REPORT_CONTAINER            blob container for reports (default "reports")
 //	REPORT_CONCURRENCY          tenants collected at once, 1–64 (default 8)
-//	REPORT_SECTIONS             comma-separated report sections (default all; see [Sections])
+//	REPORT_SECTIONS             comma-separated report sections (default all; see [AllSections])
 //	REPORT_STORAGE[__…]         storage for reports; defaults to AzureWebJobsStorage[__…]
 //	REPORT_WASTE_MIN_SEATS      unassigned seats of a licence flagged as waste from (default 5)
 //	REPORT_WASTE_MIN_PERCENT    … and from this share of its seats, in % (default 10)
@@ -39,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tenantreport/tenantreport/internal/section"
 )
@@ -64,7 +67,8 @@ const (
 	KeyScorePercent  = "REPORT_SCORE_MIN_PERCENT"
 )
 
-// Defaults, kept in one place.
+// Defaults, kept in one place. DefaultSchedule is the REPORT_SCHEDULE that
+// infra deploys: the host, not the handler, reads the schedule.
 const (
 	DefaultSchedule    = "0 0 6 * * *"
 	DefaultContainer   = "reports"
@@ -94,8 +98,9 @@ var (
 	ErrInvalid = errors.New("invalid value")
 )
 
-// FieldError is one invalid setting. Value is the offending value as given
-// (never a secret: connection strings are reported by shape, not content).
+// FieldError is one invalid setting. Value is the offending value as given,
+// or an excerpt of a long one (never a secret: connection strings are
+// reported by shape, not content).
 type FieldError struct {
 	Field string
 	Value string
@@ -143,6 +148,12 @@ type Cloud struct {
 	// ExchangeAudience is the audience of the managed identity token used as
 	// the client assertion; the app's federated credential must list it.
 	ExchangeAudience string
+	// ConsentRedirectURI is where Entra sends a customer's admin after the
+	// admin consent: the cloud's Azure portal. Entra redirects only to a
+	// URI registered on the app, so the bridge app registers this one
+	// (infra/modules/bridgeapp.bicep); it is a page, not an endpoint of ours,
+	// and the redirect carries no code or token.
+	ConsentRedirectURI string
 }
 
 // Clouds are the supported clouds by setting value.
@@ -150,22 +161,22 @@ var clouds = map[string]Cloud{
 	"public": {
 		Name: "public", AuthorityHost: "https://login.microsoftonline.com/",
 		GraphEndpoint: "https://graph.microsoft.com", GraphScope: "https://graph.microsoft.com/.default",
-		ExchangeAudience: "api://AzureADTokenExchange",
+		ExchangeAudience: "api://AzureADTokenExchange", ConsentRedirectURI: "https://portal.azure.com/",
 	},
 	"usgov": {
 		Name: "usgov", AuthorityHost: "https://login.microsoftonline.us/",
 		GraphEndpoint: "https://graph.microsoft.us", GraphScope: "https://graph.microsoft.us/.default",
-		ExchangeAudience: "api://AzureADTokenExchangeUSGov",
+		ExchangeAudience: "api://AzureADTokenExchangeUSGov", ConsentRedirectURI: "https://portal.azure.us/",
 	},
 	"usgovdod": {
 		Name: "usgovdod", AuthorityHost: "https://login.microsoftonline.us/",
 		GraphEndpoint: "https://dod-graph.microsoft.us", GraphScope: "https://dod-graph.microsoft.us/.default",
-		ExchangeAudience: "api://AzureADTokenExchangeUSGov",
+		ExchangeAudience: "api://AzureADTokenExchangeUSGov", ConsentRedirectURI: "https://portal.azure.us/",
 	},
 	"china": {
 		Name: "china", AuthorityHost: "https://login.chinacloudapi.cn/",
 		GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", GraphScope: "https://microsoftgraph.chinacloudapi.cn/.default",
-		ExchangeAudience: "api://AzureADTokenExchangeChina",
+		ExchangeAudience: "api://AzureADTokenExchangeChina", ConsentRedirectURI: "https://portal.azure.cn/",
 	},
 }
 
@@ -196,7 +207,6 @@ type Settings struct {
 	ManagedIdentityClientID string
 	Cloud                   Cloud
 	CAFile                  string
-	Schedule                string
 	Container               string
 	Concurrency             int
 	// Sections are the enabled report sections, in report order.
@@ -209,9 +219,10 @@ type Settings struct {
 	HostStorage Storage
 }
 
-// Sections are the report sections, in report order, from the section
-// registry; REPORT_SECTIONS chooses among them.
-var Sections = section.Names()
+// AllSections returns the report sections, in report order, from the
+// section registry; REPORT_SECTIONS chooses among them. Each call returns a
+// new slice, which the caller may modify.
+func AllSections() []string { return section.Names() }
 
 // Load reads and validates all settings. The error, if any, joins one
 // [*FieldError] per problem.
@@ -221,7 +232,6 @@ func Load(getenv func(string) string) (Settings, error) {
 		errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
 	}
 	s := Settings{
-		Schedule:    DefaultSchedule,
 		Container:   DefaultContainer,
 		Concurrency: DefaultConcurrency,
 		Thresholds:  DefaultThresholds,
@@ -229,13 +239,13 @@ func Load(getenv func(string) string) (Settings, error) {
 
 	if v := getenv(KeyTenants); v == "" {
 		fail(KeyTenants, "", ErrMissing)
-	} else if ts, err := ParseTenants(strings.NewReader(v)); err != nil {
+	} else if ts, off, err := parseTenants(strings.NewReader(v)); err != nil {
 		// Name each bad entry as REPORT_TENANTS[i].tenantId with its value.
 		for _, e := range unjoin(err) {
 			if fe := (*FieldError)(nil); errors.As(e, &fe) {
-				fail(KeyTenants+fe.Field, fe.Value, fe.Err)
+				fail(KeyTenants+fe.Field, excerpt(fe.Value, -1), fe.Err)
 			} else {
-				fail(KeyTenants, v, e)
+				fail(KeyTenants, excerpt(v, off), e)
 			}
 		}
 	} else {
@@ -250,7 +260,9 @@ func Load(getenv func(string) string) (Settings, error) {
 	}
 
 	s.ManagedIdentityClientID = strings.TrimSpace(getenv(KeyMIClientID))
-	if s.ManagedIdentityClientID != "" && !IsGUID(s.ManagedIdentityClientID) {
+	if s.ManagedIdentityClientID == "" {
+		fail(KeyMIClientID, "", errMIMissing)
+	} else if !IsGUID(s.ManagedIdentityClientID) {
 		fail(KeyMIClientID, s.ManagedIdentityClientID, fmt.Errorf("%w: not a GUID", ErrInvalid))
 	}
 
@@ -259,11 +271,11 @@ func Load(getenv func(string) string) (Settings, error) {
 	s.Cloud = cloud
 	s.CAFile = getenv(KeyCAFile)
 
+	// The host reads the schedule; a bad one is still the operator's to fix.
 	if v := getenv(KeySchedule); v != "" {
 		if err := checkSchedule(v); err != nil {
 			fail(KeySchedule, v, err)
 		}
-		s.Schedule = v
 	}
 	if v := getenv(KeyContainer); v != "" {
 		if !containerName.MatchString(v) || strings.Contains(v, "--") {
@@ -334,6 +346,12 @@ func LoadStore(getenv func(string) string) (Storage, string, error) {
 	return st, container, err
 }
 
+// errMIMissing says why the identity must be named: Entra trusts only a
+// user-assigned managed identity as a federated credential of an app.
+var errMIMissing = fmt.Errorf("%w: set the client id of the Function App's user-assigned managed identity, "+
+	"the one the bridge app's federated credential trusts (only a user-assigned identity can be a federated credential of an app; "+
+	"the system-assigned one cannot)", ErrMissing)
+
 var errContainerName = fmt.Errorf("%w: container names are 3–63 lower-case letters, digits and single hyphens", ErrInvalid)
 
 // loadStorages reads the reports' storage and the host's. A dedicated
@@ -382,7 +400,7 @@ func LoadCloud(getenv func(string) string) (Cloud, error) {
 func LoadSections(getenv func(string) string) ([]string, error) {
 	v := strings.TrimSpace(getenv(KeySections))
 	if v == "" || strings.EqualFold(v, "all") {
-		return Sections, nil
+		return AllSections(), nil
 	}
 	secs, err := parseSections(v)
 	if err != nil {
@@ -458,7 +476,7 @@ func httpsURL(v string) (string, error) {
 func checkSchedule(v string) error {
 	fields := strings.Fields(v)
 	if len(fields) != 6 {
-		return fmt.Errorf("%w: want 6 NCRONTAB fields (second minute hour day month day-of-week), got %d", ErrInvalid, len(fields))
+		return fmt.Errorf("%w: %d fields, want 6 NCRONTAB fields (second minute hour day month day-of-week)", ErrInvalid, len(fields))
 	}
 	for _, f := range fields {
 		if !cronField.MatchString(f) {
@@ -473,17 +491,29 @@ func checkSchedule(v string) error {
 // reported each as a [*FieldError] whose Field is relative, like
 // "[2].tenantId", joined into one error.
 func ParseTenants(r io.Reader) ([]Tenant, error) {
+	ts, _, err := parseTenants(r)
+	return ts, err
+}
+
+// parseTenants is [ParseTenants], and also returns the byte offset in r of
+// a JSON error (-1 when there is none) so that a message can quote the
+// input around it.
+func parseTenants(r io.Reader) ([]Tenant, int64, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var ts []Tenant
 	if err := dec.Decode(&ts); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		if off := jsonOffset(err); off >= 0 {
+			return nil, off, fmt.Errorf("%w: %v (byte offset %d)", ErrInvalid, err, off)
+		}
+		return nil, -1, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the tenant list", ErrInvalid)
+		off := dec.InputOffset()
+		return nil, off, fmt.Errorf("%w: trailing data after the tenant list (byte offset %d)", ErrInvalid, off)
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("%w: the tenant list is empty", ErrInvalid)
+		return nil, -1, fmt.Errorf("%w: the tenant list is empty", ErrInvalid)
 	}
 	var errs []error
 	seen := make(map[string]int, len(ts))
@@ -512,33 +542,77 @@ func ParseTenants(r io.Reader) ([]Tenant, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
-	return ts, nil
+	return ts, -1, nil
+}
+
+// jsonOffset is where in its input a JSON error occurred, or -1 when the
+// error does not say.
+func jsonOffset(err error) int64 {
+	if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
+		return se.Offset
+	}
+	if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+		return te.Offset
+	}
+	return -1
+}
+
+// excerptLen bounds how much of a value an error repeats.
+const excerptLen = 200
+
+// excerpt returns v, or, when v is longer than excerptLen bytes, excerptLen
+// bytes of it around offset (its start when offset is -1 or near the start),
+// with "…" where it was cut.
+func excerpt(v string, offset int64) string {
+	if len(v) <= excerptLen {
+		return v
+	}
+	start := 0
+	if offset > excerptLen {
+		start = min(int(offset)-excerptLen/2, len(v)-excerptLen)
+	}
+	end := start + excerptLen
+	for start > 0 && !utf8.RuneStart(v[start]) {
+		start--
+	}
+	for end < len(v) && !utf8.RuneStart(v[end]) {
+		end--
+	}
+	out := v[start:end]
+	if start > 0 {
+		out = "…" + out
+	}
+	if end < len(v) {
+		out += "…"
+	}
+	return out
 }
 
 // parseSections parses a comma-separated list of section names, keeping
 // the report's order whatever order they were given in.
 func parseSections(v string) ([]string, error) {
+	all := AllSections()
 	want := map[string]bool{}
 	for _, name := range strings.Split(v, ",") {
 		name = strings.ToLower(strings.TrimSpace(name))
 		if name == "" {
 			continue
 		}
-		if !slices.Contains(Sections, name) {
-			return nil, fmt.Errorf("%w: unknown section %q; valid sections are %s", ErrInvalid, name, strings.Join(Sections, ", "))
+		if !slices.Contains(all, name) {
+			return nil, fmt.Errorf("%w: unknown section %q; valid sections are %s", ErrInvalid, name, strings.Join(all, ", "))
 		}
 		want[name] = true
 	}
 	var out []string
-	for _, name := range Sections {
+	for _, name := range all {
 		if want[name] {
 			out = append(out, name)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no section named; valid sections are %s", ErrInvalid, strings.Join(Sections, ", "))
+		return nil, fmt.Errorf("%w: no section named; valid sections are %s", ErrInvalid, strings.Join(all, ", "))
 	}
 	return out, nil
 }

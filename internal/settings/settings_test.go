@@ -2,6 +2,8 @@ package settings
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,8 +40,8 @@ func TestLoadDefaults(t *testing.T) {
 		s.Cloud.AuthorityHost != "https://login.microsoftonline.com/" || s.Cloud.ExchangeAudience != "api://AzureADTokenExchange" {
 		t.Errorf("Cloud = %+v, want the public cloud", s.Cloud)
 	}
-	if s.Schedule != DefaultSchedule || s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency || s.Thresholds != DefaultThresholds {
-		t.Errorf("defaults = %q %q %d %+v", s.Schedule, s.Container, s.Concurrency, s.Thresholds)
+	if s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency || s.Thresholds != DefaultThresholds {
+		t.Errorf("defaults = %q %d %+v", s.Container, s.Concurrency, s.Thresholds)
 	}
 	if s.Storage.Setting != KeyWebJobs || s.Storage.ConnectionString == "" {
 		t.Errorf("Storage = %+v, want AzureWebJobsStorage's connection string", s.Storage)
@@ -68,8 +70,8 @@ func TestLoadOverrides(t *testing.T) {
 	if s.Cloud.GraphScope != "https://graph.microsoft.us/.default" || s.Cloud.ExchangeAudience != "api://AzureADTokenExchangeUSGov" {
 		t.Errorf("Cloud = %+v, want US Government scope and audience", s.Cloud)
 	}
-	if s.Concurrency != 3 || s.Container != "tenant-reports" || s.Schedule != "0 30 5 * * 1-5" {
-		t.Errorf("got %d %q %q", s.Concurrency, s.Container, s.Schedule)
+	if s.Concurrency != 3 || s.Container != "tenant-reports" {
+		t.Errorf("got %d %q", s.Concurrency, s.Container)
 	}
 	if th := (Thresholds{WasteMinSeats: 10, WasteMinPercent: 25, MFAMinPercent: 95, ScoreMinPercent: 0}); s.Thresholds != th {
 		t.Errorf("Thresholds = %+v, want %+v", s.Thresholds, th)
@@ -139,6 +141,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tenant duplicate", map[string]string{KeyTenants: `[{"tenantId":"` + tenantA + `"},{"tenantId":"` + strings.ToUpper(tenantA) + `"}]`}, KeyTenants + "[1].tenantId", strings.ToUpper(tenantA), ErrInvalid},
 		{"bridge app missing", map[string]string{KeyBridgeApp: ""}, KeyBridgeApp, "", ErrMissing},
 		{"bridge app bad", map[string]string{KeyBridgeApp: "tenantreport"}, KeyBridgeApp, "tenantreport", ErrInvalid},
+		{"mi missing", map[string]string{KeyMIClientID: ""}, KeyMIClientID, "", ErrMissing},
 		{"mi bad", map[string]string{KeyMIClientID: "12"}, KeyMIClientID, "12", ErrInvalid},
 		{"cloud unknown", map[string]string{KeyCloud: "mars"}, KeyCloud, "mars", ErrInvalid},
 		{"authority http", map[string]string{KeyAuthorityHost: "http://127.0.0.1:1/"}, KeyAuthorityHost, "http://127.0.0.1:1/", ErrInvalid},
@@ -193,8 +196,99 @@ func TestLoadErrors(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := Load(env(map[string]string{KeyBridgeApp: "x", KeyConcurrency: "-1"}))
-	if got := len(unjoin(err)); got != 3 {
-		t.Errorf("Load reported %d problems (%v), want 3: tenants, bridge app, concurrency", got, err)
+	if got := len(unjoin(err)); got != 4 {
+		t.Errorf("Load reported %d problems (%v), want 4: tenants, bridge app, managed identity, concurrency", got, err)
+	}
+}
+
+// TestLoadManagedIdentityRequired: without MANAGED_IDENTITY_CLIENT_ID the
+// handler would ask for the system-assigned identity, which no federated
+// credential can trust; the error says so.
+func TestLoadManagedIdentityRequired(t *testing.T) {
+	m := valid()
+	delete(m, KeyMIClientID)
+	_, err := Load(env(m))
+	if !errors.Is(err, ErrMissing) {
+		t.Fatalf("Load(no %s) = %v, want ErrMissing", KeyMIClientID, err)
+	}
+	for _, want := range []string{KeyMIClientID, "user-assigned", "federated credential"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(no %s) = %q, want it to say %q", KeyMIClientID, err, want)
+		}
+	}
+}
+
+// TestLoadLongTenantsCut: a long invalid REPORT_TENANTS is not echoed
+// whole; the error gives the JSON error's offset and the text around it.
+func TestLoadLongTenantsCut(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"tenantId":"%08d-1111-1111-1111-111111111111","displayName":"Tenant %d"},`, i, i)
+	}
+	at := b.Len()
+	b.WriteString(`{"tenantId": oops}]`)
+	m := valid()
+	m[KeyTenants] = b.String()
+	_, err := Load(env(m))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != KeyTenants {
+		t.Fatalf("Load(long bad %s) = %v, want a FieldError for it", KeyTenants, err)
+	}
+	msg := fe.Error()
+	if len(msg) > 2*excerptLen+200 {
+		t.Errorf("Error() is %d bytes, want the value cut: %q", len(msg), msg)
+	}
+	for _, want := range []string{"oops", "…", fmt.Sprintf("byte offset %d", at+len(`{"tenantId": o`))} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Error() = %q, want it to contain %q", msg, want)
+		}
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	long := strings.Repeat("é", 3*excerptLen/2) // 2 bytes a rune
+	tests := []struct {
+		v      string
+		offset int64
+		want   string
+	}{
+		{"short", -1, "short"},
+		{"short", 3, "short"},
+		{long, -1, strings.Repeat("é", excerptLen/2) + "…"},
+		{long, excerptLen, strings.Repeat("é", excerptLen/2) + "…"},
+		{long, int64(len(long)), "…" + strings.Repeat("é", excerptLen/2)},
+		{long, int64(len(long) / 2), "…" + strings.Repeat("é", excerptLen/2) + "…"},
+		{long, int64(len(long)/2 + 1), "…" + strings.Repeat("é", excerptLen/2) + "…"}, // mid-rune
+	}
+	for _, tt := range tests {
+		if got := excerpt(tt.v, tt.offset); got != tt.want {
+			t.Errorf("excerpt(%d bytes, %d) = %q, want %q", len(tt.v), tt.offset, got, tt.want)
+		}
+	}
+}
+
+func TestScheduleErrorSaysGotOnce(t *testing.T) {
+	m := valid()
+	m[KeySchedule] = "0 6 * * *"
+	_, err := Load(env(m))
+	if err == nil || strings.Count(err.Error(), "got") != 1 || !strings.Contains(err.Error(), "5 fields") {
+		t.Errorf("Load(%s with 5 fields) = %v, want one \"got\" and the field count", KeySchedule, err)
+	}
+}
+
+func TestAllSectionsIsACopy(t *testing.T) {
+	a := AllSections()
+	if len(a) == 0 {
+		t.Fatal("AllSections() is empty")
+	}
+	a[0] = "changed"
+	if b := AllSections(); b[0] == "changed" {
+		t.Errorf("AllSections() = %q after a caller changed its slice, want a fresh copy", b)
+	}
+	secs, err := LoadSections(env(nil))
+	if err != nil || slices.Contains(secs, "changed") || len(secs) != len(a) {
+		t.Errorf("LoadSections(unset) = %q, %v, want every section", secs, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
@@ -19,17 +20,14 @@ type Diagnosis struct {
 }
 
 // diagnoses maps AADSTS codes of the token exchange to what the operator
-// should do. Several codes share a diagnosis.
+// should do. Several codes share a diagnosis. The codes of a federated
+// credential that matches nothing are in ficCauses: their fix names the
+// cloud.
 var diagnoses = map[int]Diagnosis{
 	700236: {
 		Cause: "the federated credential is on an app registered in a tenant other than the managed identity's home tenant",
 		Fix:   "register the multi-tenant bridge app and its federated credential in the managed identity's home tenant, then have each customer consent to it",
 	},
-	70021:  ficMismatch,
-	700211: ficMismatch,
-	700212: ficMismatch,
-	700213: ficMismatch,
-	70025:  ficMismatch,
 	700016: {
 		Cause: "the bridge app is not provisioned in this tenant: admin consent has not been given",
 		Fix:   "have a Global or Privileged Role Administrator of the tenant open the admin-consent URL and accept",
@@ -63,9 +61,48 @@ var diagnoses = map[int]Diagnosis{
 	},
 }
 
-var ficMismatch = Diagnosis{
-	Cause: "no federated credential of the bridge app matches the managed identity token (issuer, subject or audience)",
-	Fix:   "set the credential's issuer to https://login.microsoftonline.com/{home tenant}/v2.0, its subject to the managed identity's object (principal) id, and its audience to api://AzureADTokenExchange",
+// ficCauses are the codes Entra answers when no federated credential of the
+// bridge app matches the assertion, with their causes.
+var ficCauses = map[int]string{
+	70021:   ficMismatch,
+	70025:   ficMismatch,
+	700211:  ficMismatch,
+	700212:  ficMismatch,
+	7002121: ficMismatch,
+	700213:  ficMismatch,
+	7002137: ficMismatch,
+	// Entra has compared subjects case-sensitively since 2024 and names this
+	// case apart (e.g. https://github.com/Azure/login/issues/515).
+	7002138: "the federated credential's subject matches the managed identity's object id only when case is ignored, and Entra compares it case-sensitively",
+}
+
+const ficMismatch = "no federated credential of the bridge app matches the managed identity token (issuer, subject or audience)"
+
+// diagnosis returns the diagnosis of an AADSTS code, its fix written for the
+// cloud of o, and whether the code is known.
+func (o *Options) diagnosis(code int) (Diagnosis, bool) {
+	if cause, ok := ficCauses[code]; ok {
+		return Diagnosis{Cause: cause, Fix: o.ficFix()}, true
+	}
+	d, ok := diagnoses[code]
+	return d, ok
+}
+
+// ficFix is what the bridge app's federated credential must say on the cloud
+// of o: Entra's issuer there, the identity's object id and the cloud's token
+// exchange audience.
+func (o *Options) ficFix() string {
+	host := o.AuthorityHost
+	if host == "" {
+		host = cloud.AzurePublic.ActiveDirectoryAuthorityHost // azidentity's default
+	}
+	audience := o.ExchangeAudience
+	if audience == "" {
+		audience = "the cloud's token exchange audience"
+	}
+	return "set the credential's issuer to " + strings.TrimSuffix(host, "/") + "/{home tenant id}/v2.0, " +
+		"its subject to the managed identity's object (principal) id exactly as Entra shows it (the match is case-sensitive), " +
+		"and its audience to " + audience
 }
 
 var notMIToken = Diagnosis{
@@ -139,7 +176,7 @@ type entraError struct {
 // Errors that are not Entra's replies (a cancelled context, a network error,
 // the managed identity failing) are returned as they are.
 func (s *Source) Diagnose(tenantID string, err error) error {
-	err = diagnose(tenantID, err)
+	err = diagnose(tenantID, err, &s.opts)
 	if e := (*Error)(nil); errors.As(err, &e) && e.Code == "AADSTS700016" {
 		e.ConsentURL = s.ConsentURL(tenantID)
 	}
@@ -152,7 +189,7 @@ func (s *Source) ConsentURL(tenantID string) string {
 	return s.opts.AuthorityHost + url.PathEscape(tenantID) + "/adminconsent?client_id=" + url.QueryEscape(s.opts.BridgeAppClientID)
 }
 
-func diagnose(tenantID string, err error) error {
+func diagnose(tenantID string, err error, o *Options) error {
 	var mi *ManagedIdentityError
 	if err == nil || errors.As(err, &mi) {
 		return err
@@ -168,7 +205,7 @@ func diagnose(tenantID string, err error) error {
 	}
 	e := &Error{TenantID: tenantID, TraceID: ee.TraceID, CorrelationID: ee.CorrelationID, Err: err}
 	for _, c := range ee.Codes {
-		if d, ok := diagnoses[c]; ok {
+		if d, ok := o.diagnosis(c); ok {
 			e.Code, e.Diagnosis = "AADSTS"+strconv.Itoa(c), d
 			return e
 		}

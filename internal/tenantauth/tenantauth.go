@@ -18,6 +18,7 @@ package tenantauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -32,10 +33,13 @@ type Options struct {
 	// BridgeAppClientID is the client id of the multi-tenant app that trusts
 	// the managed identity.
 	BridgeAppClientID string
-	// AuthorityHost is the Entra host, e.g. https://login.microsoftonline.com/.
+	// AuthorityHost is the Entra host, e.g. https://login.microsoftonline.com/
+	// (https://login.microsoftonline.us/, https://login.chinacloudapi.cn/).
+	// Diagnoses name it as the federated credential's issuer.
 	AuthorityHost string
 	// ExchangeAudience is the audience of the assertion, e.g.
-	// api://AzureADTokenExchange.
+	// api://AzureADTokenExchange (…USGov, …China). Diagnoses name it as the
+	// federated credential's audience.
 	ExchangeAudience string
 	// ClientOptions carry the transport and retry policy to azidentity.
 	ClientOptions azcore.ClientOptions
@@ -51,14 +55,24 @@ type Source struct {
 	creds map[string]azcore.TokenCredential
 }
 
-// NewManagedIdentity returns the managed identity credential of the Function
-// App: user-assigned when clientID is set, system-assigned otherwise.
+// ErrNoClientID is returned by [NewManagedIdentity] for an empty client id:
+// without one the identity endpoint serves the system-assigned identity, whose
+// tokens no federated credential can trust.
+var ErrNoClientID = errors.New("tenantauth: managed identity: no client id: Entra accepts only user-assigned managed identities as federated credentials")
+
+// NewManagedIdentity returns the credential of the Function App's
+// user-assigned managed identity clientID, which every token request names.
+// An empty clientID is [ErrNoClientID]: "Only user-assigned managed
+// identities can be used as a federated credential for apps"
+// (learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
 func NewManagedIdentity(clientID string, o azcore.ClientOptions) (azcore.TokenCredential, error) {
-	mo := azidentity.ManagedIdentityCredentialOptions{ClientOptions: o}
-	if clientID != "" {
-		mo.ID = azidentity.ClientID(clientID)
+	if clientID == "" {
+		return nil, ErrNoClientID
 	}
-	c, err := azidentity.NewManagedIdentityCredential(&mo)
+	c, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+		ClientOptions: o,
+		ID:            azidentity.ClientID(clientID),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("tenantauth: managed identity: %w", err)
 	}

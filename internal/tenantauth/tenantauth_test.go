@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/emulatortest"
@@ -20,20 +22,20 @@ import (
 
 const graphScope = emulatortest.GraphScope
 
-// start serves world and points a Source at it, with the world's identity.
+// start serves world and points a Source at it, with the world's identity,
+// which it first gives a client id of its own: MSAL caches identity tokens
+// for the whole process by client id, and a token another test (or an earlier
+// -count round) left there would skip this emulator's identity endpoint.
 func start(t *testing.T, world *emulator.World) (*emulator.Running, *tenantauth.Source) {
 	t.Helper()
+	emulatortest.OwnIdentity(world)
 	return emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
 }
 
 func TestExchangeEveryTenantWithOneManagedIdentityToken(t *testing.T) {
 	world := emulator.SampleWorld()
 	world.Tenants = world.Tenants[:2] // the provisioned ones
-	// MSAL caches managed identity tokens per process by client id: an
-	// identity of this test's own, so the count starts at zero whatever
-	// ran before.
-	world.ManagedIdentity.ClientID = "0d7e3f1a-9b2c-4d5e-8f6a-1b2c3d4e5f60"
-	em, src := start(t, world)
+	em, src := start(t, world)        // an identity of its own: the count starts at zero
 
 	for round := range 2 {
 		for _, tn := range world.Tenants {
@@ -75,6 +77,10 @@ func TestDiagnose(t *testing.T) {
 			w.BridgeApp.FederatedCredentials[0].Subject = "00000000-0000-0000-0000-000000000001"
 			return w.Tenants[0].ID
 		}, "AADSTS700213", "object (principal) id"},
+		{"subject is the identity's in other case", func(w *emulator.World) string {
+			w.BridgeApp.FederatedCredentials[0].Subject = strings.ToUpper(w.ManagedIdentity.ObjectID)
+			return w.Tenants[0].ID
+		}, "AADSTS7002138", "case-sensitive"},
 		{"unknown tenant", func(*emulator.World) string { return "0d0d0d0d-0000-4000-8000-000000000000" }, "AADSTS90002", "REPORT_CLOUD"},
 		{"issuer is another tenant's", func(w *emulator.World) string {
 			w.BridgeApp.FederatedCredentials[0].Issuer = "https://login.microsoftonline.com/" + w.Tenants[0].ID + "/v2.0"
@@ -141,9 +147,6 @@ func TestDiagnosePassesOtherErrors(t *testing.T) {
 // old one with AADSTS700024.
 func TestManagedIdentityTokenExpiresBetweenRuns(t *testing.T) {
 	world := emulator.SampleWorld()
-	// MSAL caches identity tokens process-wide by client id: use an identity
-	// no other test has used.
-	world.ManagedIdentity.ClientID = "5e1f0c2a-7d3b-4e8f-9a6c-2b4d6f8a0c1e"
 	em, src := start(t, world)
 	// The emulator's clock runs 57 minutes behind, so the identity token it
 	// issues expires 3 minutes from now (real time).
@@ -195,7 +198,7 @@ func TestConsentURLFollowsCloud(t *testing.T) {
 // knows, from an Entra v2.0 error body as the token endpoint sends it.
 func TestDiagnoseEveryCode(t *testing.T) {
 	src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: "app", AuthorityHost: "https://login.microsoftonline.com/"})
-	for _, code := range []int{700236, 70021, 700211, 700212, 700213, 70025, 700016, 7000112, 90002, 53003, 700024, 700222, 700226, 700229, 50013, 500011} {
+	for _, code := range []int{700236, 70021, 700211, 700212, 7002121, 700213, 7002137, 7002138, 70025, 700016, 7000112, 90002, 53003, 700024, 700222, 700226, 700229, 50013, 500011} {
 		body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: something. Trace ID: t","error_codes":[%d],"timestamp":"2026-11-22 01:00:00Z","trace_id":"trace-1","correlation_id":"corr-1"}`, code, code)
 		resp := &http.Response{StatusCode: 401, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}
 		err := src.Diagnose("t1", fmt.Errorf("wrapped: %w", &azidentity.AuthenticationFailedError{RawResponse: resp}))
@@ -216,19 +219,73 @@ func TestDiagnoseEveryCode(t *testing.T) {
 	}
 }
 
-// TestSystemAssignedIdentity checks that, with no client id, the
-// system-assigned identity supplies the assertion.
-func TestSystemAssignedIdentity(t *testing.T) {
+// TestNewManagedIdentityRefusesSystemAssigned checks that an empty client
+// id, which would have the identity endpoint serve the system-assigned
+// identity, is refused before any request, saying why.
+func TestNewManagedIdentityRefusesSystemAssigned(t *testing.T) {
+	_, err := tenantauth.NewManagedIdentity("", azcore.ClientOptions{})
+	if !errors.Is(err, tenantauth.ErrNoClientID) ||
+		!strings.Contains(err.Error(), "Entra accepts only user-assigned managed identities as federated credentials") {
+		t.Errorf("NewManagedIdentity(\"\") = %v, want ErrNoClientID saying Entra accepts only user-assigned identities", err)
+	}
+}
+
+// TestManagedIdentityNamesItsClientID checks that the credential names the
+// user-assigned identity in every request, so that a Function App that also
+// has a system-assigned identity still presents the user-assigned one.
+func TestManagedIdentityNamesItsClientID(t *testing.T) {
 	world := emulator.SampleWorld()
-	_, src := emulatortest.Start(t, world, "")
-	if err := src.CheckManagedIdentity(t.Context()); err != nil {
-		t.Fatalf("system-assigned identity: %v", err)
+	world.SystemAssignedIdentity = &emulator.ManagedIdentity{
+		ClientID: "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ObjectID: "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"}
+	em, src := start(t, world)
+	mi, err := tenantauth.NewManagedIdentity(world.ManagedIdentity.ClientID, azcore.ClientOptions{Transport: em.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := mi.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"api://AzureADTokenExchange/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(tok.Token, claims); err != nil || claims["oid"] != world.ManagedIdentity.ObjectID {
+		t.Errorf("identity token oid = %v (%v), want the user-assigned identity's %s", claims["oid"], err, world.ManagedIdentity.ObjectID)
 	}
 	cred, err := src.For(world.Tenants[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{graphScope}}); err != nil {
-		t.Errorf("exchange with the system-assigned identity's assertion: %v", src.Diagnose(world.Tenants[0].ID, err))
+		t.Errorf("exchange: %v", src.Diagnose(world.Tenants[0].ID, err))
+	}
+}
+
+// TestFicFixFollowsCloud checks that the fix for a federated credential that
+// matches nothing names the configured cloud's issuer and audience.
+func TestFicFixFollowsCloud(t *testing.T) {
+	tests := []struct{ host, audience, issuer string }{
+		{"https://login.microsoftonline.com/", "api://AzureADTokenExchange", "https://login.microsoftonline.com/{home tenant id}/v2.0"},
+		{"https://login.microsoftonline.us/", "api://AzureADTokenExchangeUSGov", "https://login.microsoftonline.us/{home tenant id}/v2.0"},
+		{"https://login.chinacloudapi.cn/", "api://AzureADTokenExchangeChina", "https://login.chinacloudapi.cn/{home tenant id}/v2.0"},
+	}
+	for _, tt := range tests {
+		for _, code := range []int{70021, 700211, 700212, 700213, 7002137, 7002138} {
+			src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: "app", AuthorityHost: tt.host, ExchangeAudience: tt.audience})
+			body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: x","error_codes":[%d]}`, code, code)
+			resp := &http.Response{StatusCode: 401, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}
+			var e *tenantauth.Error
+			if err := src.Diagnose("t1", &azidentity.AuthenticationFailedError{RawResponse: resp}); !errors.As(err, &e) {
+				t.Fatalf("Diagnose(AADSTS%d) = %v, want *tenantauth.Error", code, err)
+			}
+			for _, want := range []string{"issuer to " + tt.issuer + ",", "audience to " + tt.audience} {
+				if !strings.Contains(e.Fix, want) {
+					t.Errorf("on %s, Diagnose(AADSTS%d).Fix = %q, want it to say %q", tt.host, code, e.Fix, want)
+				}
+			}
+			for _, other := range tests {
+				if other.host != tt.host && strings.Contains(e.Fix, other.host) {
+					t.Errorf("on %s, Diagnose(AADSTS%d).Fix = %q names %s", tt.host, code, e.Fix, other.host)
+				}
+			}
+		}
 	}
 }
