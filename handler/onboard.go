@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -41,24 +40,9 @@ func consentURL(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return err
 	}
-	src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: app, AuthorityHost: cloud.AuthorityHost})
-	fmt.Fprintln(stdout, withConsentRedirect(src.ConsentURL(strings.ToLower(*tenant)), cloud.ConsentRedirectURI))
+	src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: app, AuthorityHost: cloud.AuthorityHost, ConsentRedirectURI: cloud.ConsentRedirectURI})
+	fmt.Fprintln(stdout, src.ConsentURL(strings.ToLower(*tenant)))
 	return nil
-}
-
-// withConsentRedirect adds to an admin-consent URL the redirect_uri that
-// the bridge app registers (infra/modules/bridgeapp.bicep), so the admin
-// lands on that page after consenting instead of on Entra's AADSTS500113
-// (no reply address registered) or AADSTS900971 (none provided).
-func withConsentRedirect(consentURL, redirectURI string) string {
-	u, err := url.Parse(consentURL)
-	if consentURL == "" || redirectURI == "" || err != nil {
-		return consentURL
-	}
-	q := u.Query()
-	q.Set("redirect_uri", redirectURI)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // permissions is `handler permissions`: what the enabled sections need.
@@ -187,7 +171,7 @@ func runDoctor(ctx context.Context, s settings.Settings, col *graphdata.Collecto
 		}
 		c := tenantCheck{TenantID: t.ID, DisplayName: t.Name(), Exchange: "not tried", Graph: "not tried"}
 		if miErr == nil {
-			fill(&c, col.Check(ctx, t), s.Cloud.ConsentRedirectURI)
+			fill(&c, col.Check(ctx, t))
 		}
 		checks = append(checks, c)
 	}
@@ -226,16 +210,15 @@ func runDoctor(ctx context.Context, s settings.Settings, col *graphdata.Collecto
 // errNotReady makes doctor exit non-zero after printing its findings.
 var errNotReady = errors.New("not every tenant is ready")
 
-// fill puts a tenant's readiness into its check; consent URLs get
-// redirectURI (settings.Cloud.ConsentRedirectURI).
-func fill(c *tenantCheck, r graphdata.Readiness, redirectURI string) {
+// fill puts a tenant's readiness into its check.
+func fill(c *tenantCheck, r graphdata.Readiness) {
 	c.Ready = r.Ready()
 	c.Granted = r.Roles
 	if r.Exchange != nil {
 		c.Exchange = r.Exchange.Error()
 		var e *tenantauth.Error
 		if errors.As(r.Exchange, &e) {
-			c.Exchange, c.Code, c.Fix, c.ConsentURL = e.Cause, e.Code, e.Fix, withConsentRedirect(e.ConsentURL, redirectURI)
+			c.Exchange, c.Code, c.Fix, c.ConsentURL = e.Cause, e.Code, e.Fix, e.ConsentURL
 		}
 		return
 	}

@@ -65,21 +65,6 @@ func TestConsentURLBridgeApp(t *testing.T) {
 	}
 }
 
-func TestWithConsentRedirect(t *testing.T) {
-	const base = "https://login.microsoftonline.com/" + testTenant + "/adminconsent?client_id=" + testBridgeApp
-	tests := []struct{ in, redirect, want string }{
-		{base, "https://portal.azure.com/", base + "&redirect_uri=https%3A%2F%2Fportal.azure.com%2F"},
-		{base + "&redirect_uri=https%3A%2F%2Fportal.azure.com%2F", "https://portal.azure.com/", base + "&redirect_uri=https%3A%2F%2Fportal.azure.com%2F"},
-		{base, "", base},
-		{"", "https://portal.azure.com/", ""},
-	}
-	for _, tt := range tests {
-		if got := withConsentRedirect(tt.in, tt.redirect); got != tt.want {
-			t.Errorf("withConsentRedirect(%q, %q) = %q, want %q", tt.in, tt.redirect, got, tt.want)
-		}
-	}
-}
-
 // TestDoctorManagedIdentityFix: outside Azure (no IDENTITY_ENDPOINT) the
 // advice is where to run doctor, not which identity to name.
 func TestDoctorManagedIdentityFix(t *testing.T) {

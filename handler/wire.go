@@ -69,10 +69,11 @@ func newCollector(s settings.Settings, tr http.RoundTripper) (*graphdata.Collect
 		return nil, nil, err
 	}
 	creds := tenantauth.New(mi, tenantauth.Options{
-		BridgeAppClientID: s.BridgeAppClientID,
-		AuthorityHost:     s.Cloud.AuthorityHost,
-		ExchangeAudience:  s.Cloud.ExchangeAudience,
-		ClientOptions:     co,
+		BridgeAppClientID:  s.BridgeAppClientID,
+		AuthorityHost:      s.Cloud.AuthorityHost,
+		ExchangeAudience:   s.Cloud.ExchangeAudience,
+		ConsentRedirectURI: s.Cloud.ConsentRedirectURI,
+		ClientOptions:      co,
 	})
 	return &graphdata.Collector{
 		Credentials: creds,

@@ -61,7 +61,7 @@ type Collector struct {
 	Scope string
 	// Transport carries every Graph request of the run.
 	Transport *Transport
-	// Sections are the enabled sections, in report order (settings.Sections):
+	// Sections are the enabled sections, in report order (settings.AllSections):
 	// what Collect reads when its caller names none.
 	Sections []string
 	// Now is the clock credential expiry and inactivity are measured

@@ -184,9 +184,15 @@ func (s *Source) Diagnose(tenantID string, err error) error {
 }
 
 // ConsentURL is the admin-consent URL of the bridge app in tenantID, on the
-// configured cloud's authority host.
+// configured cloud's authority host, with the redirect URI the bridge app
+// registers: without one the admin lands on AADSTS900971 (none given) or
+// AADSTS500113 (none registered) after consenting.
 func (s *Source) ConsentURL(tenantID string) string {
-	return s.opts.AuthorityHost + url.PathEscape(tenantID) + "/adminconsent?client_id=" + url.QueryEscape(s.opts.BridgeAppClientID)
+	u := s.opts.AuthorityHost + url.PathEscape(tenantID) + "/adminconsent?client_id=" + url.QueryEscape(s.opts.BridgeAppClientID)
+	if s.opts.ConsentRedirectURI != "" {
+		u += "&redirect_uri=" + url.QueryEscape(s.opts.ConsentRedirectURI)
+	}
+	return u
 }
 
 func diagnose(tenantID string, err error, o *Options) error {

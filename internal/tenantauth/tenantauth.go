@@ -33,6 +33,9 @@ type Options struct {
 	// BridgeAppClientID is the client id of the multi-tenant app that trusts
 	// the managed identity.
 	BridgeAppClientID string
+	// ConsentRedirectURI is the redirect URI registered on the bridge app,
+	// where admin consent sends the admin back ("": none in consent URLs).
+	ConsentRedirectURI string
 	// AuthorityHost is the Entra host, e.g. https://login.microsoftonline.com/
 	// (https://login.microsoftonline.us/, https://login.chinacloudapi.cn/).
 	// Diagnoses name it as the federated credential's issuer.

@@ -289,3 +289,19 @@ func TestFicFixFollowsCloud(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentURL: the admin lands on the bridge app's registered redirect
+// URI after consenting, not on Entra's AADSTS900971.
+func TestConsentURL(t *testing.T) {
+	const tenant, app = "11111111-2222-4333-8444-555555555555", "3a7b9c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
+	base := "https://login.microsoftonline.us/" + tenant + "/adminconsent?client_id=" + app
+	for redirect, want := range map[string]string{
+		"https://portal.azure.us/": base + "&redirect_uri=https%3A%2F%2Fportal.azure.us%2F",
+		"":                         base,
+	} {
+		src := tenantauth.New(nil, tenantauth.Options{BridgeAppClientID: app, AuthorityHost: "https://login.microsoftonline.us/", ConsentRedirectURI: redirect})
+		if got := src.ConsentURL(tenant); got != want {
+			t.Errorf("ConsentURL with redirect %q = %s, want %s", redirect, got, want)
+		}
+	}
+}
