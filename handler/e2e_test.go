@@ -133,19 +133,26 @@ func emulatorEnv(t *testing.T, em *emulator.Running) []string {
 	return env
 }
 
-// TestTimerInvocationEndToEnd runs serve against the emulator and Azurite,
-// POSTs a timer invocation exactly as the host sends it, and reads the
-// workbook back from blob storage.
-func TestTimerInvocationEndToEnd(t *testing.T) {
-	conn := azuritetest.ConnectionString(t)
-	container := azuritetest.Container(t)
-	world := emulator.SampleWorld()
+// sampleWorldOnAzurite serves the sample world on the emulator and returns
+// the settings that point serve at it and at a container of its own on
+// Azurite.
+func sampleWorldOnAzurite(t *testing.T) (world *emulator.World, conn, container string, env []string) {
+	t.Helper()
+	conn, container = azuritetest.ConnectionString(t), azuritetest.Container(t)
+	world = emulator.SampleWorld()
 	em, err := emulator.Start(world)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer em.Close()
-	env := append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container)
+	t.Cleanup(func() { em.Close() })
+	return world, conn, container, append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container)
+}
+
+// TestTimerInvocationEndToEnd runs serve against the emulator and Azurite,
+// POSTs a timer invocation exactly as the host sends it, and reads the
+// workbook back from blob storage.
+func TestTimerInvocationEndToEnd(t *testing.T) {
+	world, conn, container, env := sampleWorldOnAzurite(t)
 	identityHeader := ""
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "IDENTITY_HEADER="); ok {
@@ -492,15 +499,8 @@ func TestDoctor(t *testing.T) {
 // POST /api/reports, the queue message it left, the ReportQueue invocation
 // that carries it, then the record, the list and the download.
 func TestOnDemandEndToEnd(t *testing.T) {
-	conn := azuritetest.ConnectionString(t)
-	container := azuritetest.Container(t)
-	world := emulator.SampleWorld()
-	em, err := emulator.Start(world)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer em.Close()
-	h := startHandler(t, append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container))
+	world, conn, container, env := sampleWorldOnAzurite(t)
+	h := startHandler(t, env)
 	queue, err := azqueue.NewQueueClientFromConnectionString(conn, customhandler.RunQueue, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -133,22 +133,33 @@ func newStore(st settings.Storage, container, miClientID string, tr http.RoundTr
 	}
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	opts := &azblob.ClientOptions{ClientOptions: co}
-	var (
-		store *reportstore.Store
-		err   error
-	)
-	if st.ConnectionString != "" {
-		store, err = reportstore.NewFromConnectionString(st.ConnectionString, container, opts)
-	} else {
-		var cred azcore.TokenCredential
-		if cred, err = tenantauth.NewManagedIdentity(cmp.Or(st.ClientID, miClientID), co); err == nil {
-			store, err = reportstore.New(st.ServiceURL, container, cred, opts)
-		}
-	}
+	store, err := storageClient(st, miClientID, co,
+		func(conn string) (*reportstore.Store, error) {
+			return reportstore.NewFromConnectionString(conn, container, opts)
+		},
+		func(cred azcore.TokenCredential) (*reportstore.Store, error) {
+			return reportstore.New(st.ServiceURL, container, cred, opts)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", st.Setting, err)
 	}
 	return store, nil
+}
+
+// storageClient builds a client of st: from its connection string, or from
+// its service URL with the managed identity (st's own client id, else the
+// handler's). It does no I/O.
+func storageClient[T any](st settings.Storage, miClientID string, co azcore.ClientOptions,
+	fromConn func(conn string) (T, error), fromIdentity func(azcore.TokenCredential) (T, error)) (T, error) {
+	if st.ConnectionString != "" {
+		return fromConn(st.ConnectionString)
+	}
+	cred, err := tenantauth.NewManagedIdentity(cmp.Or(st.ClientID, miClientID), co)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return fromIdentity(cred)
 }
 
 // openStore returns the reports' blob store, its container created.
@@ -172,18 +183,13 @@ func newQueue(s settings.Settings, tr http.RoundTripper) (*reportstore.Queue, er
 	}
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	opts := &azqueue.ClientOptions{ClientOptions: co}
-	var (
-		q   *reportstore.Queue
-		err error
-	)
-	if st.ConnectionString != "" {
-		q, err = reportstore.NewQueueFromConnectionString(st.ConnectionString, customhandler.RunQueue, opts)
-	} else {
-		var cred azcore.TokenCredential
-		if cred, err = tenantauth.NewManagedIdentity(cmp.Or(st.ClientID, s.ManagedIdentityClientID), co); err == nil {
-			q, err = reportstore.NewQueue(st.QueueServiceURL, customhandler.RunQueue, cred, opts)
-		}
-	}
+	q, err := storageClient(st, s.ManagedIdentityClientID, co,
+		func(conn string) (*reportstore.Queue, error) {
+			return reportstore.NewQueueFromConnectionString(conn, customhandler.RunQueue, opts)
+		},
+		func(cred azcore.TokenCredential) (*reportstore.Queue, error) {
+			return reportstore.NewQueue(st.QueueServiceURL, customhandler.RunQueue, cred, opts)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", st.Setting, err)
 	}
