@@ -19,9 +19,14 @@
 // Collections are read with $select (only the columns the report shows) and
 // the endpoint's largest $top (userRegistrationDetails documents neither, so
 // it is read again without them if Graph refuses them), following
-// @odata.nextLink page by page; each
-// row is passed to the caller as it is decoded, so no collection is held in
-// memory whole.
+// @odata.nextLink page by page; each row is passed to the caller as it is
+// decoded, so no collection is held in memory whole.
+//
+// Graph's wire format stays here, in types private to each collector; what
+// is passed on is the section's row type from package section (plain
+// strings, numbers, time.Time, and *bool where Graph may not say). A value
+// that does not decode leaves its cell blank and counts a warning; it never
+// costs the page.
 package graphdata
 
 import (
