@@ -21,11 +21,12 @@ func newServeHandler(s settings.Settings, tr http.RoundTripper, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	queue, err := newQueue(s, tr)
-	if err != nil {
-		return nil, err
+	st := &storage{Store: blobs}
+	if st.queue, st.queueErr = newQueue(s, tr); st.queueErr != nil {
+		// Timer runs and downloads need no queue: serve them, and let
+		// on-demand requests say what is missing.
+		log.Warn("on-demand runs are off", "error", st.queueErr)
 	}
-	st := &storage{Store: blobs, queue: queue}
 	runner, err := newRunner(s, tr, st, log)
 	if err != nil {
 		return nil, err

@@ -203,6 +203,8 @@ func newQueue(s settings.Settings, tr http.RoundTripper) (*reportstore.Queue, er
 type storage struct {
 	*reportstore.Store
 	queue *reportstore.Queue
+	// queueErr says why there is no queue, when there is none.
+	queueErr error
 
 	mu                   sync.Mutex
 	containerOK, queueOK bool
@@ -236,6 +238,9 @@ func (s *storage) Upload(ctx context.Context, name string, r io.Reader) error {
 }
 
 func (s *storage) Send(ctx context.Context, msg []byte) error {
+	if s.queueErr != nil {
+		return s.queueErr
+	}
 	if err := s.ensure(ctx, &s.queueOK, s.queue.Ensure); err != nil {
 		return err
 	}
