@@ -65,7 +65,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in runRequestBody
-	if len(bytes.TrimSpace(body)) > 0 {
+	// JSON's whitespace only: bytes.TrimSpace would also take a body of
+	// Unicode spaces (U+00A0, U+0085) for an empty one.
+	if len(bytes.Trim(body, " \t\r\n")) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
