@@ -87,10 +87,10 @@ func (s leaseRecords) Lease(ctx context.Context, name string, d time.Duration) (
 
 var _ run.Records = leaseRecords{}
 
-// recordingStore is the Azurite store, noting every name and list prefix
-// the handler asks it for.
+// recordingStore is a real store (Azurite, or a directory for the fuzz
+// targets), noting every name and list prefix the handler asks it for.
 type recordingStore struct {
-	s     *reportstore.Store
+	s     Store
 	mu    sync.Mutex
 	names []string
 }

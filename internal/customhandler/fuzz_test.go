@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -35,48 +34,6 @@ import (
 // because every try snapshots the coverage of the whole binary, Azure SDKs
 // included. A failing input is written to testdata/fuzz/<FuzzName>/; check
 // it in with the fix, and it stays a seed.
-
-// fuzzStore is a real store, a directory, noting every name and list prefix
-// the handler asks it for.
-type fuzzStore struct {
-	*reportstore.Dir
-	mu    sync.Mutex
-	names []string
-}
-
-var _ Store = (*fuzzStore)(nil)
-
-func (s *fuzzStore) note(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.names = append(s.names, name)
-}
-
-func (s *fuzzStore) seen() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.names)
-}
-
-func (s *fuzzStore) Upload(ctx context.Context, name string, r io.Reader) error {
-	s.note(name)
-	return s.Dir.Upload(ctx, name, r)
-}
-
-func (s *fuzzStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	s.note(name)
-	return s.Dir.Open(ctx, name)
-}
-
-func (s *fuzzStore) Stat(ctx context.Context, name string) (reportstore.Item, error) {
-	s.note(name)
-	return s.Dir.Stat(ctx, name)
-}
-
-func (s *fuzzStore) List(ctx context.Context, prefix string) ([]reportstore.Item, error) {
-	s.note(prefix)
-	return s.Dir.List(ctx, prefix)
-}
 
 // fuzzQueue adapts a function to Queue.
 type fuzzQueue func(ctx context.Context, msg []byte) error
@@ -146,7 +103,7 @@ func FuzzRunID(f *testing.F) {
 			if err != nil {
 				continue // the server would answer 400 before any handler
 			}
-			s := &fuzzStore{Dir: dir}
+			s := &recordingStore{s: dir}
 			h := New(Config{
 				Runner: &run.Runner{Store: dir, Logger: log},
 				Store:  s,
@@ -229,7 +186,7 @@ func FuzzCreateBody(f *testing.F) {
 	runner := &run.Runner{Tenants: fuzzTenants, Sections: sections, Store: dir, Logger: log}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := &fuzzStore{Dir: dir}
+		s := &recordingStore{s: dir}
 		var (
 			mu   sync.Mutex
 			sent [][]byte
