@@ -7,8 +7,7 @@
 // its [CredentialSource]. Every request goes through the SDK's middleware
 // (retries, redirects, compression), then through a counter of its own
 // Collect, and then through one [Transport] of ours, shared by all tenants of
-// a run, which counts requests and throttling per tenant and is where
-// throttle budgets belong.
+// a run, where budgets across tenants belong.
 //
 // The SDK sends a bearer token only to hosts on its valid-host list and
 // silently sends none elsewhere, so the list is built from the configured
@@ -193,7 +192,7 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if res.Roles, err = tokenRoles(tok.Token); err != nil {
 		return res, err
 	}
-	gs, err := c.client(t.ID, cred, count)
+	gs, err := c.client(cred, count)
 	if err != nil {
 		return res, err
 	}
@@ -355,7 +354,7 @@ func notGranted(missing []string) string {
 
 // client returns a Graph client of one tenant whose requests go through the
 // SDK's middleware, then count (when not nil), then c.Transport.
-func (c *Collector) client(tenantID string, cred azcore.TokenCredential, count *counter) (*msgraphsdk.GraphServiceClient, error) {
+func (c *Collector) client(cred azcore.TokenCredential, count *counter) (*msgraphsdk.GraphServiceClient, error) {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("graphdata: endpoint %q: %w", c.Endpoint, err)
@@ -365,7 +364,7 @@ func (c *Collector) client(tenantID string, cred azcore.TokenCredential, count *
 		return nil, fmt.Errorf("graphdata: %w", err)
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: msgraphsdk.GetDefaultClientOptions().GraphServiceLibraryVersion}
-	parent := c.Transport.ForTenant(tenantID)
+	var parent http.RoundTripper = c.Transport
 	if count != nil {
 		parent = countingTransport{next: parent, c: count}
 	}
