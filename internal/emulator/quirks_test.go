@@ -9,41 +9,6 @@ import (
 	"testing"
 )
 
-// userAssignedToken is graphToken for the world's user-assigned identity, named in the request as the product
-// names it.
-func userAssignedToken(t *testing.T, s *Server, w *World, tenantID string) string {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
-		w.ManagedIdentity.ClientID, nil)
-	req.Header.Set("X-IDENTITY-HEADER", s.IdentityHeader())
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	var mi struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &mi); err != nil || rec.Code != 200 {
-		t.Fatalf("MI token: %d %s", rec.Code, rec.Body)
-	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"client_id":             {w.BridgeApp.ClientID},
-		"client_assertion_type": {jwtBearer},
-		"client_assertion":      {mi.AccessToken},
-		"scope":                 {"https://graph.microsoft.com/.default"},
-	}
-	req = httptest.NewRequest(http.MethodPost, "/"+tenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	rec = httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || rec.Code != 200 {
-		t.Fatalf("token: %d %s", rec.Code, rec.Body)
-	}
-	return tok.AccessToken
-}
-
 // getWith is get with a QuirksHeader ("" sends none).
 func getWith(s *Server, target, token, quirks string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, target, nil)
@@ -78,7 +43,7 @@ func TestQuirkStrictQueryOptions(t *testing.T) {
 	// The reports budget allows 5 requests per 10 s.
 	w.Throttling = &Throttling{Disabled: true}
 	s := New(w)
-	tok := userAssignedToken(t, s, w, contoso.ID)
+	tok := graphToken(t, s, w, contoso.ID)
 	for _, tc := range []struct {
 		query, quirks string
 		status        int
@@ -149,11 +114,11 @@ func TestQuirkPremiumCheckNeedsDirectoryRead(t *testing.T) {
 	fabrikam.Grants = []string{"User.Read.All", "AuditLog.Read.All"}
 	w.Throttling = &Throttling{Disabled: true} // the reports budget allows 5 requests per 10 s
 	s := New(w)
-	ctok, ftok := userAssignedToken(t, s, w, contoso.ID), userAssignedToken(t, s, w, fabrikam.ID)
+	ctok, ftok := graphToken(t, s, w, contoso.ID), graphToken(t, s, w, fabrikam.ID)
 
 	w2 := SampleWorld() // Contoso with every permission, Directory.Read.All included
 	s2 := New(w2)
-	full := userAssignedToken(t, s2, w2, w2.Tenants[0].ID)
+	full := graphToken(t, s2, w2, w2.Tenants[0].ID)
 
 	for _, tc := range []struct {
 		name   string
@@ -187,7 +152,7 @@ func TestQuirkPremiumCheckNeedsDirectoryRead(t *testing.T) {
 func TestResourceUnits(t *testing.T) {
 	w := SampleWorld()
 	s := New(w)
-	tok := userAssignedToken(t, s, w, w.Tenants[0].ID)
+	tok := graphToken(t, s, w, w.Tenants[0].ID)
 	for target, want := range map[string]string{
 		"/v1.0/applications":                 "2",
 		"/v1.0/applications?$select=id":      "1",

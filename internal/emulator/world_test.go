@@ -174,11 +174,7 @@ func graphToken(t *testing.T, s *Server, w *World, tenantID string) string {
 }
 
 func get(s *Server, target, token string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	return rec
+	return getWith(s, target, token, "")
 }
 
 func TestDeterministicPages(t *testing.T) {
