@@ -179,11 +179,16 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		return fail(err)
 	}
 	rec.Report, rec.ReportBytes = workbook, n
+	// A tenant is partial when a section is not available too (no licence,
+	// no consent): that is the tenant's state, not a failure of the run.
 	c := rec.Counts()
+	sectionFailed := slices.ContainsFunc(rec.Tenants, func(t TenantResult) bool {
+		return slices.ContainsFunc(t.Sections, func(s graphdata.SectionResult) bool { return s.Status == graphdata.SectionFailed })
+	})
 	switch {
 	case c.Failed > 0 && c.Failed == len(rec.Tenants):
 		rec.State, rec.Reason = StateFailed, "every tenant failed; see the report's Run status"
-	case c.Failed > 0 || c.Partial > 0:
+	case c.Failed > 0 || sectionFailed:
 		rec.State = StatePartial
 	default:
 		rec.State = StateSucceeded

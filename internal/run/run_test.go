@@ -152,3 +152,24 @@ func TestRunUploadFailureEndsWriter(t *testing.T) {
 		t.Errorf("Run = %v, want the upload error", err)
 	}
 }
+
+// TestRunStateOfUnavailableSections: a section a tenant cannot serve (no
+// licence) makes the tenant partial in the report, but the run succeeded:
+// nothing failed.
+func TestRunStateOfUnavailableSections(t *testing.T) {
+	store, err := reportstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Tenants: tenants[:1], Store: store, Sections: []string{"users", "mfa"}, Logger: slog.New(slog.DiscardHandler),
+		Collector: collectorFunc(func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error) {
+			return graphdata.Result{Sections: []graphdata.SectionResult{
+				{Section: "users", Status: graphdata.SectionOK},
+				{Section: "mfa", Status: graphdata.SectionUnavailable, Reason: "needs Entra ID P1/P2"},
+			}}, nil
+		})}
+	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
+	if err != nil || rec.State != StateSucceeded || rec.Tenants[0].Status != StatusPartial {
+		t.Errorf("Run = %s (tenant %s), %v; want succeeded with the tenant partial", rec.State, rec.Tenants[0].Status, err)
+	}
+}
