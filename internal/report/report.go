@@ -47,6 +47,23 @@ type Tenant struct {
 	Rows func(section string) iter.Seq2[section.Row, error]
 }
 
+// mfaCoverage is the share of members registered for MFA, nil when the
+// MFA section was not read.
+func (t Tenant) mfaCoverage() *float64 {
+	if s, _ := t.Section("mfa"); s.Status == graphdata.SectionOK && t.MFAMembers > 0 {
+		return new(float64(t.MFARegistered) / float64(t.MFAMembers))
+	}
+	return nil
+}
+
+// secureScore is the share of the maximum score, nil when it was not read.
+func (t Tenant) secureScore() *float64 {
+	if s, _ := t.Section("securescore"); s.Status == graphdata.SectionOK && t.SecureScore != nil {
+		return new(t.SecureScore.Percent())
+	}
+	return nil
+}
+
 // Run is what the workbook reports.
 type Run struct {
 	ID      string
@@ -182,13 +199,7 @@ func overviewRows(tenants []Tenant) iter.Seq2[[]any, error] {
 	}
 	bars := make([]bar, len(tenants))
 	for i, t := range tenants {
-		b := bar{name: t.Name}
-		if s, _ := t.Section("mfa"); s.Status == graphdata.SectionOK && t.MFAMembers > 0 {
-			b.mfa = new(float64(t.MFARegistered) / float64(t.MFAMembers))
-		}
-		if s, _ := t.Section("securescore"); s.Status == graphdata.SectionOK && t.SecureScore != nil {
-			b.score = new(t.SecureScore.Percent())
-		}
+		b := bar{name: t.Name, mfa: t.mfaCoverage(), score: t.secureScore()}
 		switch {
 		case t.Status == "failed":
 			b.name += " (failed)"
@@ -282,13 +293,13 @@ func summaryRows(tenants []Tenant) iter.Seq2[[]any, error] {
 				return nil
 			}
 			var mfa, score any
-			if s, _ := t.Section("mfa"); s.Status == graphdata.SectionOK && t.MFAMembers > 0 {
-				mfa = float64(t.MFARegistered) / float64(t.MFAMembers)
+			if c := t.mfaCoverage(); c != nil {
+				mfa = *c
 				total.mfaMembers += t.MFAMembers
 				total.mfaRegistered += t.MFARegistered
 			}
-			if s, _ := t.Section("securescore"); s.Status == graphdata.SectionOK && t.SecureScore != nil {
-				score = t.SecureScore.Percent()
+			if c := t.secureScore(); c != nil {
+				score = *c
 			}
 			name := workbook.Link{Text: t.Name, Sheet: runStatusSheet, Cell: fmt.Sprintf("A%d", statusRow)}
 			statusRow += max(len(t.Sections), 1)
