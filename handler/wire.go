@@ -79,10 +79,20 @@ func newCollector(s settings.Settings, tr http.RoundTripper) (*graphdata.Collect
 		Credentials: creds,
 		Endpoint:    s.Cloud.GraphEndpoint,
 		Scope:       s.Cloud.GraphScope,
-		Transport:   graphdata.NewTransport(tr),
+		Transport:   graphdata.NewTransport(tr, pacing(s)),
 		Sections:    s.Sections,
 		Waste:       graphdata.Waste{MinSeats: s.Thresholds.WasteMinSeats, MinShare: float64(s.Thresholds.WasteMinPercent) / 100},
 	}, creds, nil
+}
+
+// pacing is the pacing the settings ask for: nil when it is off.
+func pacing(s settings.Settings) *graphdata.Pacing {
+	if s.Unpaced {
+		return nil
+	}
+	p := graphdata.DefaultPacing()
+	p.TimeScale = s.TimeScale
+	return p
 }
 
 // newRunner wires a report runner from settings. It does no I/O beyond

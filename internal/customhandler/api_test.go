@@ -46,9 +46,15 @@ const usersPerTenant = 4
 // apiCollector adapts a function to run.Collector.
 type apiCollector func(ctx context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error)
 
-func (f apiCollector) Collect(ctx context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, t, sections, emit)
+func (f apiCollector) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
+	return f(ctx, job.Tenant, job.Sections, emit)
 }
+
+func (f apiCollector) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
+	return graphdata.Size{}, nil
+}
+
+func (f apiCollector) Plan([]graphdata.Planned, time.Duration) *graphdata.Plan { return nil }
 
 // apiDirectory serves usersPerTenant users of every tenant in the users
 // section and nothing, successfully, in any other.

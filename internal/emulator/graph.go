@@ -44,6 +44,9 @@ type collection struct {
 	// than the emulator serves; a request with [QuirkStrictQueryOptions] gets 400 for any other. nil = no
 	// restriction.
 	options []string
+	// countable serves {path}/$count, as Graph does for directory objects (an advanced query: it needs
+	// ConsistencyLevel: eventual).
+	countable bool
 }
 
 // collectionList is every Graph collection the emulator serves. Add one here to widen it.
@@ -58,8 +61,8 @@ var collectionList = []*collection{
 		item:  func(_ *Server, t *tenant, i int) []prop { return t.domainProps(i) }},
 	{path: "/users", context: "users", entity: "user",
 		perms: []string{"User.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 2, page: defaultPageSize,
-		defaults: userDefaultSelect,
-		count:    func(_ *Server, t *tenant) int { return t.Users },
+		defaults: userDefaultSelect, countable: true,
+		count: func(_ *Server, t *tenant) int { return t.Users },
 		item: func(_ *Server, t *tenant, i int) []prop {
 			return append(t.user(i).props(), prop{"signInActivity", t.signInActivity(i)})
 		},
@@ -97,8 +100,9 @@ var collectionList = []*collection{
 		item:    func(_ *Server, t *tenant, i int) []prop { return t.registrationProps(i) }},
 	{path: "/devices", context: "devices", entity: "device",
 		perms: []string{"Device.Read.All", "Directory.Read.All"}, family: FamilyDirectory, ru: 1, page: defaultPageSize,
-		count: func(_ *Server, t *tenant) int { return t.Devices },
-		item:  func(_ *Server, t *tenant, i int) []prop { return t.deviceProps(i) }},
+		countable: true,
+		count:     func(_ *Server, t *tenant) int { return t.Devices },
+		item:      func(_ *Server, t *tenant, i int) []prop { return t.deviceProps(i) }},
 	{path: "/identity/conditionalAccess/policies", context: "identity/conditionalAccess/policies",
 		entity: "conditionalAccessPolicy",
 		perms:  []string{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}, family: FamilyConditionalAccess,
@@ -106,14 +110,14 @@ var collectionList = []*collection{
 		item:  func(_ *Server, t *tenant, i int) []prop { return t.caPolicyProps(i) }},
 	{path: "/applications", context: "applications", entity: "application",
 		perms:  []string{"Application.Read.All", "Directory.Read.All", "Application.ReadWrite.OwnedBy"},
-		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget,
+		family: FamilyDirectory, ru: 2, page: defaultPageSize, adjust: keyCredentialsBudget, countable: true,
 		count: func(_ *Server, t *tenant) int { return t.Apps },
 		item:  func(_ *Server, t *tenant, i int) []prop { return t.applicationProps(i) }},
 	// Graph's cost table lists GET applications at 2 resource units; servicePrincipals is not listed, so it
 	// costs the base 1 (only servicePrincipals/{id}/appRoleAssignments is listed, at 2).
 	{path: "/servicePrincipals", context: "servicePrincipals", entity: "servicePrincipal",
 		perms:  []string{"Application.Read.All", "Directory.Read.All", "Application.ReadWrite.OwnedBy"},
-		family: FamilyDirectory, ru: 1, page: defaultPageSize, adjust: keyCredentialsBudget,
+		family: FamilyDirectory, ru: 1, page: defaultPageSize, adjust: keyCredentialsBudget, countable: true,
 		count: func(_ *Server, t *tenant) int { return t.servicePrincipalCount() },
 		item: func(s *Server, t *tenant, i int) []prop {
 			return t.servicePrincipalProps(i, s.world.BridgeApp.ClientID, s.world.HomeTenantID)
@@ -224,7 +228,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) { s.serveGra
 func (s *Server) serveGraphRequest(w http.ResponseWriter, r *http.Request, inBatch bool) {
 	rel := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1.0"), "/")
 	key := strings.ToLower(rel)
-	col := collections[key]
+	col, countOnly := collections[key], false
+	if base, ok := strings.CutSuffix(key, "/$count"); ok && col == nil && collections[base] != nil && collections[base].countable {
+		col, countOnly = collections[base], true
+	}
 	if col == nil && key != "/$batch" {
 		s.countRequest("notfound", "")
 		seg := strings.TrimPrefix(rel, "/")
@@ -259,7 +266,7 @@ func (s *Server) serveGraphRequest(w http.ResponseWriter, r *http.Request, inBat
 			"Specified HTTP method is not allowed for the request target."})
 		return
 	}
-	s.serveCollection(w, r, col, t, roles, inBatch)
+	s.serveCollection(w, r, col, t, roles, inBatch, countOnly)
 }
 
 // call is one request to a collection, with everything its query implies.
@@ -278,16 +285,25 @@ type call struct {
 	err     *graphError // a query error, reported after authorization
 	// linkTop keeps $top in @odata.nextLink; false when strict query options refuse it.
 	linkTop bool
+	// count answers {collection}/$count: the number of items as text/plain.
+	count bool
 }
 
-func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *collection, t *tenant, roles []string, inBatch bool) {
+// serveCollection serves a page of col, or with countOnly its /$count.
+func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *collection, t *tenant, roles []string, inBatch, countOnly bool) {
 	route := "graph " + strings.ToLower(col.path)
 	qk, qerr := requestQuirks(r)
 	if qerr != nil {
 		s.writeGraphError(w, r, *qerr)
 		return
 	}
-	c := s.plan(col, t, r.URL.Query(), qk.strictQueryOptions)
+	var c *call
+	if countOnly {
+		route += "/$count"
+		c = planCount(col, t, r)
+	} else {
+		c = s.plan(col, t, r.URL.Query(), qk.strictQueryOptions)
+	}
 
 	var delay time.Duration
 	f, status := faultNone, 0
@@ -346,7 +362,12 @@ func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *co
 			"emulator: recorded tenant: " + recErr.Error()})
 		return
 	}
-	body := s.render(c, baseURL(r))
+	body, contentType := []byte(nil), graphContentType
+	if c.count {
+		body, contentType = strconv.AppendInt(nil, int64(s.size(col, t)), 10), "text/plain"
+	} else {
+		body = s.render(c, baseURL(r))
+	}
 	if f == faultMalformed {
 		s.countFault("malformed", t.ID)
 		body = body[:len(body)/2]
@@ -362,7 +383,7 @@ func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, col *co
 			}
 		}
 	}
-	writeRaw(w, http.StatusOK, graphContentType, body)
+	writeRaw(w, http.StatusOK, contentType, body)
 }
 
 // granted reports whether roles (a token's roles claim) include perm or its ReadWrite variant.
@@ -481,6 +502,28 @@ func (s *Server) plan(col *collection, t *tenant, q url.Values, strict bool) *ca
 	}
 	if col.adjust != nil {
 		col.adjust(c)
+	}
+	return c
+}
+
+// planCount plans GET {collection}/$count. Graph serves it only as an advanced query: without the header
+// ConsistencyLevel: eventual it answers 400 Request_BadRequest "$count is not currently supported." (as reported in
+// microsoft-graph-docs issues #13226 and #15067). It needs the collection's permissions and costs the collection's
+// base resource units: Graph's cost table has no row for $count, and the $select and $top adjustments cannot apply.
+// The emulator implements no query options on it ($filter and $search are what Graph accepts there).
+func planCount(col *collection, t *tenant, r *http.Request) *call {
+	c := &call{col: col, t: t, perms: [][]string{col.perms}, premium: col.premium, count: true,
+		charges: []charge{{FamilyGlobal, 1}, {FamilyDirectory, float64(col.ru)}}}
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("ConsistencyLevel")), "eventual") {
+		c.err = &graphError{http.StatusBadRequest, "Request_BadRequest", "$count is not currently supported."}
+		return c
+	}
+	q := r.URL.Query()
+	for _, o := range []string{"filter", "search", "select", "expand", "orderby", "count", "top", "skip", "skiptoken", "apply"} {
+		if _, ok := queryParam(q, o); ok {
+			c.err = &graphError{http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("emulator: $%s is not emulated on /$count.", o)}
+			break
+		}
 	}
 	return c
 }

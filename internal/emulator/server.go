@@ -57,12 +57,13 @@ type Metrics struct {
 	PeakConcurrencyAll int            `json:"peakConcurrencyAll"`
 }
 
-// New returns a Server for a copy of w. It does not validate w (see [World.Validate]); for duplicate tenants the
-// first one wins.
+// New returns a Server for a copy of w, with its generated tenants expanded ([World.Expand]; none when a group is
+// invalid). It does not validate w (see [World.Validate]); for duplicate tenants the first one wins.
 func New(w *World) *Server {
 	s := &Server{}
 	if w != nil {
 		s.world = w.clone()
+		_ = s.world.Expand() // an invalid group generates nothing; Validate reports it
 	}
 	return s
 }

@@ -30,6 +30,9 @@ type World struct {
 	BridgeApp App `json:"bridgeApp"`
 	// Tenants are the target tenants, in report order.
 	Tenants []Tenant `json:"tenants"`
+	// Generate declares many synthetic tenants compactly; [World.Expand] appends them to Tenants (see
+	// [TenantGroup]). [LoadWorld] and [New] expand it, so a loaded or served world has only Tenants.
+	Generate []TenantGroup `json:"generate,omitempty"`
 	// Seed drives everything synthetic (user data, the signing key) that a tenant does not seed itself.
 	Seed int64 `json:"seed"`
 	// Epoch anchors every date that is relative to "now" (sign-ins, credential expiry, secure score history), as an
@@ -213,7 +216,8 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// LoadWorld decodes a World from JSON, rejecting unknown fields and trailing data, and validates it.
+// LoadWorld decodes a World from JSON, rejecting unknown fields and trailing data, expands its generated tenants
+// ([World.Expand]) and validates it.
 func LoadWorld(r io.Reader) (*World, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -224,6 +228,9 @@ func LoadWorld(r io.Reader) (*World, error) {
 	if dec.More() {
 		return nil, errors.New("emulator: world: trailing data after the JSON object")
 	}
+	if err := w.Expand(); err != nil {
+		return nil, err
+	}
 	if err := w.Validate(); err != nil {
 		return nil, err
 	}
@@ -232,8 +239,9 @@ func LoadWorld(r io.Reader) (*World, error) {
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// Validate checks GUIDs, required fields, ranges, permission names and duplicates. It returns the first problem
-// as a *FieldError.
+// Validate checks GUIDs, required fields, ranges, permission names and duplicates, and the groups of Generate when
+// it has not been expanded (expand it to check the tenants it generates too). It returns the first problem as a
+// *FieldError.
 func (w *World) Validate() error {
 	guid := func(field, v string, required bool) error {
 		switch {
@@ -299,6 +307,9 @@ func (w *World) Validate() error {
 		return err
 	}
 	if err := w.Latency.validate("latency"); err != nil {
+		return err
+	}
+	if err := w.validateGenerate(); err != nil {
 		return err
 	}
 	known := map[string]bool{}

@@ -137,7 +137,7 @@ func TestExpectMatchesGeneratedUsers(t *testing.T) {
 }
 
 // graphToken mints a Graph token through the server's own endpoints, as a client would.
-func graphToken(t *testing.T, s *Server, w *World, tenantID string) string {
+func graphToken(t testing.TB, s *Server, w *World, tenantID string) string {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
 		w.ManagedIdentity.ClientID, nil)

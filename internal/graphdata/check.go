@@ -64,7 +64,7 @@ func (c *Collector) Check(ctx context.Context, t settings.Tenant) Readiness {
 			r.Missing[i].Sections = append(r.Missing[i].Sections, name)
 		}
 	}
-	gs, err := c.client(cred, nil)
+	gs, err := c.client(cred)
 	if err != nil {
 		r.Graph = err
 		return r

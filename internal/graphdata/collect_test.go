@@ -49,7 +49,7 @@ func TestCollectConcurrentCounts(t *testing.T) {
 			var once sync.Once
 			arrive := func() { once.Do(arrived.Done) }
 			defer arrive()
-			out[i].res, out[i].err = c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, nil, func(name string, _ any) error {
+			out[i].res, out[i].err = c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: fab.ID}}, func(name string, _ any) error {
 				if name == "users" {
 					arrive()
 					arrived.Wait()
@@ -88,12 +88,12 @@ func TestCollectMFAWithoutQueryOptions(t *testing.T) {
 			world := emulator.SampleWorld()
 			em, c := collector(t, world)
 			if strict {
-				c.Transport = graphdata.NewTransport(withQuirks(em.Client().Transport, emulator.QuirkStrictQueryOptions))
+				c.Transport = graphdata.NewTransport(withQuirks(em.Client().Transport, emulator.QuirkStrictQueryOptions), graphdata.DefaultPacing())
 			}
 			c.Sections = []string{"mfa"}
 			contoso := world.Tenants[0] // 250 users
 			rows := 0
-			res, err := c.Collect(t.Context(), settings.Tenant{ID: contoso.ID}, nil, func(string, any) error { rows++; return nil })
+			res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: contoso.ID}}, func(string, any) error { rows++; return nil })
 			if err != nil {
 				t.Fatalf("Collect = %v", err)
 			}
@@ -131,9 +131,9 @@ func TestCollectPremiumCheckNeedsDirectoryRead(t *testing.T) {
 		}
 	}
 	em, c := collector(t, world)
-	c.Transport = graphdata.NewTransport(withQuirks(em.Client().Transport, emulator.QuirkPremiumCheckNeedsDirectoryRead))
+	c.Transport = graphdata.NewTransport(withQuirks(em.Client().Transport, emulator.QuirkPremiumCheckNeedsDirectoryRead), graphdata.DefaultPacing())
 	c.Sections = []string{"users", "signin", "mfa"}
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: contoso.ID}, nil, func(string, any) error { return nil })
+	res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: contoso.ID}}, func(string, any) error { return nil })
 	if err != nil {
 		t.Fatalf("Collect = %v", err)
 	}

@@ -29,12 +29,15 @@
 package graphdata
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -43,6 +46,7 @@ import (
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
@@ -104,6 +108,7 @@ type SectionResult struct {
 	Warnings  int           `json:"warnings"`
 	Requests  int           `json:"requests"`
 	Throttled int           `json:"throttled"`
+	Retries   int           `json:"retries"`
 	Duration  time.Duration `json:"durationNs"`
 }
 
@@ -113,11 +118,12 @@ type Result struct {
 	Users        int          `json:"users"`
 	EnabledUsers int          `json:"enabledUsers"`
 	Guests       int          `json:"guests"`
-	// Requests and Throttled count this Collect's Graph requests as they
-	// went over the wire, retries included; another Collect of the same
-	// tenant at the same time counts its own.
+	// Requests, Throttled and Retries count this Collect's Graph requests
+	// as they went over the wire, retries included; another Collect of the
+	// same tenant at the same time counts its own.
 	Requests  int `json:"requests"`
 	Throttled int `json:"throttled"`
+	Retries   int `json:"retries"`
 	// Roles are the application permissions in the tenant's Graph token.
 	Roles []string `json:"roles,omitempty"`
 	// Sections has one entry per section read, in report order; empty when
@@ -159,40 +165,53 @@ var userFields = []string{
 	"createdDateTime", "externalUserState", "jobTitle", "department",
 }
 
-// Collect reads the sections called names (nil: the enabled Sections), in
-// report order, of tenant t, passing each row to emit with its section's
-// name (users: a [User]). A failed token exchange is returned as a
-// *tenantauth.Error with its diagnosis, before any Graph request. A section the token lacks permissions for is not requested: it
-// is reported as not available, naming the permissions. A section Graph
-// fails is reported as failed; the other sections carry on.
-func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []string, emit func(section string, row any) error) (res Result, err error) {
+// Job is one tenant's part of a run.
+type Job struct {
+	Tenant settings.Tenant
+	// Sections are the sections to read (nil: the Collector's Sections).
+	Sections []string
+	// Users is what the run predicts of the tenant's size (0: nothing):
+	// it sets the tenant's directory budget and its requests' priorities.
+	Users int
+}
+
+// Collect reads job's sections of its tenant, passing each row to emit
+// with its section's name (users: a [User]). When the Transport paces, the
+// sections are read at the same time, and emit must be safe for
+// concurrent use; otherwise one after another, in report order. A failed
+// token exchange is returned as a *tenantauth.Error with its diagnosis,
+// before any Graph request. A section the token lacks permissions for is
+// not requested: it is reported as not available, naming the permissions.
+// A section Graph fails is reported as failed; the other sections carry
+// on.
+func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section string, row any) error) (res Result, err error) {
+	names := jb.Sections
 	if names == nil {
 		names = c.Sections
 	}
-	// This Collect's own client counts its requests: the shared Transport
-	// also sees those of any other Collect running at the same time.
-	count := new(counter)
-	defer func() {
-		st := count.stats()
-		res.Requests, res.Throttled = st.Requests, st.Throttled
-	}()
+	results := map[string]*SectionResult{}
+	counts := map[string]*counter{}
+	// book counts each section's requests, and the tenant's, once.
+	book := sync.OnceFunc(func() {
+		for _, name := range names {
+			if sr := results[name]; sr != nil {
+				st := counts[name].stats()
+				sr.Requests, sr.Throttled, sr.Retries = st.Requests, st.Throttled, st.Retries
+				res.Requests += st.Requests
+				res.Throttled += st.Throttled
+				res.Retries += st.Retries
+			}
+		}
+	})
+	defer book()
 
-	cred, err := c.Credentials.For(t.ID)
+	t := jb.Tenant
+	var cred azcore.TokenCredential
+	cred, res.Roles, err = c.exchange(ctx, t)
 	if err != nil {
 		return res, err
 	}
-	// Exchange first, on its own, so a failure is diagnosed as the exchange
-	// it is rather than surfacing from inside the first Graph request. The
-	// token is cached by the credential; EnableCAE matches what the SDK asks
-	// for, so the SDK's request hits that cache entry.
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope}, EnableCAE: true})
-	if err != nil {
-		return res, c.Credentials.Diagnose(t.ID, err)
-	}
-	if res.Roles, err = tokenRoles(tok.Token); err != nil {
-		return res, err
-	}
-	gs, err := c.client(cred, count)
+	gs, err := c.client(cred)
 	if err != nil {
 		return res, err
 	}
@@ -201,33 +220,86 @@ func (c *Collector) Collect(ctx context.Context, t settings.Tenant, names []stri
 	if c.Now != nil {
 		now = c.Now
 	}
-	col := &collection{gs: gs, adapter: gs.GetAdapter(), count: count, res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
-	results := map[string]*SectionResult{}
 	for _, name := range names {
 		sec, ok := section.Lookup(name)
 		if !ok {
 			return res, fmt.Errorf("graphdata: unknown section %q", name)
 		}
 		sr := &SectionResult{Section: name}
-		results[name] = sr
+		results[name], counts[name] = sr, new(counter)
 		if missing := Missing(sec, res.Roles); len(missing) > 0 {
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
 		}
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	if !c.Transport.paced() {
+		g.SetLimit(1) // section after section, as a loop without pacing reads
+	}
+	claimed := map[string]bool{}
 	for _, name := range names {
-		// A section with a status is settled: not available, or read
-		// already as part of the users pull.
-		if results[name].Status != "" {
+		// A section with a status is settled (not available); the users
+		// family is read by one pull, started by its first member.
+		if results[name].Status != "" || claimed[name] {
 			continue
 		}
-		if err := c.collectSection(ctx, col, name, results); err != nil {
-			return res, err
+		claimed[name] = true
+		family := []string{name}
+		if slices.Contains(usersFamily, name) {
+			family = slices.DeleteFunc(slices.Clone(usersFamily), func(n string) bool {
+				return results[n] == nil || results[n].Status != ""
+			})
+			for _, n := range family {
+				claimed[n] = true
+			}
 		}
+		col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
+		j := &job{tenant: t.ID, users: cmp.Or(jb.Users, -1), pages: pages(name, family, jb.Users), count: counts[family[0]]}
+		g.Go(func() error {
+			return c.collectSection(withJob(gctx, j), col, family, results)
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	book()
 	for _, name := range names {
 		res.Sections = append(res.Sections, *results[name])
 	}
 	return res, nil
+}
+
+// exchange gets tenant t's Graph token, on its own, so a failure is
+// diagnosed as the exchange it is rather than surfacing from inside the
+// first Graph request, and returns the credential and the token's roles.
+// The token is cached by the credential; EnableCAE matches what the SDK
+// asks for, so the SDK's requests hit that cache entry.
+func (c *Collector) exchange(ctx context.Context, t settings.Tenant) (azcore.TokenCredential, []string, error) {
+	cred, err := c.Credentials.For(t.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope}, EnableCAE: true})
+	if err != nil {
+		return nil, nil, c.Credentials.Diagnose(t.ID, err)
+	}
+	roles, err := tokenRoles(tok.Token)
+	return cred, roles, err
+}
+
+// pages predicts how many requests the section name (with the rest of
+// its family) takes in a tenant of users users (0: unknown).
+func pages(name string, family []string, users int) int {
+	per := 0
+	switch {
+	case slices.Contains(family, "signin"):
+		per = topSignIn
+	case name == "users" || name == "guests" || name == "mfa" || name == "devices":
+		per = topDirectory
+	}
+	if per == 0 || users <= 0 {
+		return 1
+	}
+	return (users + per - 1) / per
 }
 
 // collectors read each section but the users family, by name: each writes
@@ -246,61 +318,49 @@ var collectors = map[string]func(*collection, context.Context) (int, error){
 // usersFamily are the sections served by one pull of /users.
 var usersFamily = []string{"users", "signin", "guests"}
 
-// collectSection reads section name (and, for the users family, its
-// siblings in the same pull), filling in results. It returns an error only
-// when the tenant's data cannot be trusted (a spool write failed) or the
-// context ended.
-func (c *Collector) collectSection(ctx context.Context, col *collection, name string, results map[string]*SectionResult) error {
+// collectSection reads the sections of family (one section, or the
+// members of the users family that one pull serves, the first booking the
+// requests), filling in results. It returns an error only when the
+// tenant's data cannot be trusted (a spool write failed) or the context
+// ended.
+func (c *Collector) collectSection(ctx context.Context, col *collection, family []string, results map[string]*SectionResult) error {
+	name := family[0]
 	sec, _ := section.Lookup(name)
-	before, start := col.count.stats(), time.Now()
-	col.warnings = 0
+	start := time.Now()
 	var (
 		rows int
 		err  error
 	)
-	// sr is where this call's rows and requests are booked.
 	sr := results[name]
-	switch name {
-	case "users", "signin", "guests":
-		// One pull serves the family; the first pending member books the
-		// requests and the others share its outcome.
-		var family []*SectionResult
-		for _, n := range usersFamily {
-			if r := results[n]; r != nil && r.Status == "" {
-				family = append(family, r)
-			}
-		}
-		sr = family[0]
+	if slices.Contains(usersFamily, name) {
 		signin := results["signin"]
-		withSignIn := signin != nil && signin.Status == ""
+		withSignIn := slices.Contains(family, "signin")
 		rows, err = col.users(ctx, withSignIn)
 		if reason, ok := premiumRefused(err, sec); withSignIn && ok {
 			// The only difference is signInActivity: read the rest without it.
 			signin.Status, signin.Reason = SectionUnavailable, reason
 			rows, err = col.users(ctx, false)
 		}
-		for _, r := range family[1:] {
-			if r.Status == "" {
+		for _, n := range family[1:] {
+			if r := results[n]; r.Status == "" {
 				r.Rows = rows
-				if r.Section == "guests" {
+				if n == "guests" {
 					r.Rows = col.res.Guests
 				}
 				c.finish(r, err, sec)
 			}
 		}
-		if sr.Section == "guests" {
+		if name == "guests" {
 			rows = col.res.Guests
 		}
-	default:
+	} else {
 		collect, ok := collectors[name]
 		if !ok {
 			return fmt.Errorf("graphdata: no collector for section %q", name)
 		}
 		rows, err = collect(col, ctx)
 	}
-	after := col.count.stats()
-	sr.Requests, sr.Throttled, sr.Duration = after.Requests-before.Requests, after.Throttled-before.Throttled, time.Since(start)
-	sr.Warnings, sr.Rows = col.warnings, rows
+	sr.Duration, sr.Warnings, sr.Rows = time.Since(start), col.warnings, rows
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -353,8 +413,10 @@ func notGranted(missing []string) string {
 }
 
 // client returns a Graph client of one tenant whose requests go through the
-// SDK's middleware, then count (when not nil), then c.Transport.
-func (c *Collector) client(cred azcore.TokenCredential, count *counter) (*msgraphsdk.GraphServiceClient, error) {
+// SDK's middleware, then c.Transport. When the Transport paces, it retries
+// too, and the SDK's retry handler is told not to: the SDK would wait out a
+// Retry-After in whole seconds on top of the pacing.
+func (c *Collector) client(cred azcore.TokenCredential) (*msgraphsdk.GraphServiceClient, error) {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("graphdata: endpoint %q: %w", c.Endpoint, err)
@@ -364,11 +426,17 @@ func (c *Collector) client(cred azcore.TokenCredential, count *counter) (*msgrap
 		return nil, fmt.Errorf("graphdata: %w", err)
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: msgraphsdk.GetDefaultClientOptions().GraphServiceLibraryVersion}
-	var parent http.RoundTripper = c.Transport
-	if count != nil {
-		parent = countingTransport{next: parent, c: count}
+	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	if c.Transport.paced() {
+		for i, m := range middleware {
+			if _, ok := m.(*khttp.RetryHandler); ok {
+				middleware[i] = khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
+					ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool { return false },
+				})
+			}
+		}
 	}
-	hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(parent, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)}
+	hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(c.Transport, middleware...)}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
 	if err != nil {
 		return nil, fmt.Errorf("graphdata: %w", err)

@@ -24,7 +24,7 @@ func collector(t *testing.T, world *emulator.World) (*emulator.Running, *graphda
 		Credentials: src,
 		Endpoint:    em.URL,
 		Scope:       emulatortest.GraphScope,
-		Transport:   graphdata.NewTransport(em.Client().Transport),
+		Transport:   graphdata.NewTransport(em.Client().Transport, graphdata.DefaultPacing()),
 	}
 }
 
@@ -34,7 +34,7 @@ func TestCollectUsers(t *testing.T) {
 	c.Sections = []string{"users"}
 	fab := world.Tenants[1] // 1200 users: two pages of 999
 	var got []section.User
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: fab.ID}, nil, func(name string, row any) error {
+	res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: fab.ID}}, func(name string, row any) error {
 		if name != "users" {
 			t.Errorf("row of section %q, want users", name)
 		}
@@ -72,7 +72,7 @@ func TestCollectMissingPermission(t *testing.T) {
 	world.Tenants[0].Grants = []string{"Organization.Read.All", "Domain.Read.All"} // no User.Read.All
 	em, c := collector(t, world)
 	id := world.Tenants[0].ID
-	res, err := c.Collect(t.Context(), settings.Tenant{ID: id}, nil, func(string, any) error { return nil })
+	res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: id}}, func(string, any) error { return nil })
 	if err != nil {
 		t.Fatalf("Collect = %v, want the tenant to succeed without its users section", err)
 	}
@@ -93,7 +93,7 @@ func TestCollectDiagnosesExchange(t *testing.T) {
 	world := emulator.SampleWorld()
 	em, c := collector(t, world)
 	nw := world.Tenants[2] // never consented
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: nw.ID}, nil, func(string, any) error { return nil })
+	_, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: nw.ID}}, func(string, any) error { return nil })
 	var e *tenantauth.Error
 	if !errors.As(err, &e) || e.Code != "AADSTS700016" {
 		t.Errorf("Collect = %v, want a diagnosed AADSTS700016", err)
@@ -108,7 +108,7 @@ func TestCollectStopsOnEmitError(t *testing.T) {
 	_, c := collector(t, world)
 	stop := errors.New("disk full")
 	n := 0
-	_, err := c.Collect(t.Context(), settings.Tenant{ID: world.Tenants[1].ID}, nil, func(string, any) error {
+	_, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: world.Tenants[1].ID}}, func(string, any) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -129,7 +129,7 @@ func TestCollectTokenRequests(t *testing.T) {
 	c.Sections = []string{"users"}
 	for run := 1; run <= 2; run++ {
 		for _, tn := range world.Tenants {
-			res, err := c.Collect(t.Context(), settings.Tenant{ID: tn.ID}, nil, func(string, any) error { return nil })
+			res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}}, func(string, any) error { return nil })
 			if err != nil {
 				t.Fatalf("run %d, %s: %v", run, tn.DisplayName, err)
 			}

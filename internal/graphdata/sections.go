@@ -572,20 +572,18 @@ func (c *collection) secureScore(ctx context.Context) (int, error) {
 	return rows, err
 }
 
-// collection is the state of one tenant's Collect.
+// collection is the state of one section of one tenant's Collect.
 type collection struct {
 	gs      *msgraphsdk.GraphServiceClient
 	adapter abs.RequestAdapter
-	// count counts this collection's requests, for its Result and
-	// sections.
-	count    *counter
+	// res is the tenant's Result: each section writes its own fields.
 	res      *Result
 	emit     func(section string, row any) error
 	now      time.Time
 	sections []string
 	waste    Waste
-	// warnings counts the values of the current section that could not be
-	// decoded and were left blank.
+	// warnings counts the values of the section that could not be decoded
+	// and were left blank.
 	warnings int
 }
 

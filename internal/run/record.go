@@ -68,11 +68,19 @@ type Info struct {
 	RequestedSections []string  `json:"requestedSections,omitempty"`
 	Requested         time.Time `json:"requested,omitzero"`
 	Started           time.Time `json:"started,omitzero"`
-	Finished          time.Time `json:"finished,omitzero"`
+	// Collected is when the last tenant was read; the workbook was
+	// written and uploaded between then and Finished.
+	Collected time.Time `json:"collected,omitzero"`
+	Finished  time.Time `json:"finished,omitzero"`
 	// Attempts counts the deliveries of an on-demand run that started it.
 	Attempts     int `json:"attempts,omitempty"`
 	TenantsTotal int `json:"tenantsTotal"`
 	TenantsDone  int `json:"tenantsDone"`
+	// Predicted is the run's collection time at best, from the tenants'
+	// sizes and Graph's budgets, as predicted when it started; Expected is
+	// when collection should finish, updated as tenants finish.
+	Predicted time.Duration `json:"predictedNs,omitempty"`
+	Expected  time.Time     `json:"expectedFinish,omitzero"`
 	// Report is the workbook's name in the store, set once it is uploaded.
 	Report      string `json:"report,omitempty"`
 	ReportBytes int64  `json:"reportBytes,omitempty"`

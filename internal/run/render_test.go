@@ -105,9 +105,15 @@ func hostileDirectory(_ context.Context, t settings.Tenant, _ []string, emit fun
 
 type collectorAdapter func(context.Context, settings.Tenant, []string, func(string, any) error) (graphdata.Result, error)
 
-func (f collectorAdapter) Collect(ctx context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, t, sections, emit)
+func (f collectorAdapter) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
+	return f(ctx, job.Tenant, job.Sections, emit)
 }
+
+func (f collectorAdapter) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
+	return graphdata.Size{}, nil
+}
+
+func (f collectorAdapter) Plan([]graphdata.Planned, time.Duration) *graphdata.Plan { return nil }
 
 // TestHostileWorkbook writes a report of hostile directory data: the
 // workbook opens (in excelize and LibreOffice), every text stays text, and

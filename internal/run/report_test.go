@@ -51,7 +51,7 @@ func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Re
 	r := &run.Runner{
 		Tenants: tenants,
 		Collector: &graphdata.Collector{Credentials: src, Endpoint: em.URL, Scope: emulatortest.GraphScope,
-			Transport: graphdata.NewTransport(em.Client().Transport), Sections: sections, Now: now},
+			Transport: graphdata.NewTransport(em.Client().Transport, graphdata.DefaultPacing()), Sections: sections, Now: now},
 		Store: store, Sections: sections, Parallel: 4, Now: now,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}

@@ -36,10 +36,13 @@ import (
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
-// Collector reads the named sections of one tenant, passing each row to
-// emit with its section. *graphdata.Collector satisfies it.
+// Collector reads the sections of one tenant, passing each row to emit
+// with its section, and predicts a run from the tenants' sizes.
+// *graphdata.Collector satisfies it.
 type Collector interface {
-	Collect(ctx context.Context, t settings.Tenant, sections []string, emit func(section string, row any) error) (graphdata.Result, error)
+	Collect(ctx context.Context, job graphdata.Job, emit func(section string, row any) error) (graphdata.Result, error)
+	Survey(ctx context.Context, t settings.Tenant) (graphdata.Size, error)
+	Plan(tenants []graphdata.Planned, latency time.Duration) *graphdata.Plan
 }
 
 // Uploader stores a finished object under name; the object must not be
@@ -138,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (Record, error) {
 // with save.
 func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func(context.Context, Record) error) (Record, error) {
 	tenants, sections := r.scope(req)
-	rec.State, rec.Reason, rec.Started, rec.Finished = StateRunning, "", r.now(), time.Time{}
+	rec.State, rec.Reason, rec.Started, rec.Collected, rec.Finished = StateRunning, "", r.now(), time.Time{}, time.Time{}
 	rec.TenantsTotal, rec.TenantsDone, rec.Tenants, rec.Report, rec.ReportBytes = len(tenants), 0, []TenantResult{}, "", 0
 	log := r.Logger.With("run_id", rec.RunID)
 	log.InfoContext(ctx, "run started", "trigger", rec.Trigger, "tenants", len(tenants), "sections", len(sections))
@@ -159,13 +162,22 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	}
 	defer os.RemoveAll(dir)
 
+	sizes, plan := r.plan(ctx, tenants, sections)
+	rec.Predicted = plan.Remaining()
+	rec.Expected = r.now().Add(rec.Predicted)
+	log.InfoContext(ctx, "run planned", "predicted", rec.Predicted, "expected_finish", rec.Expected)
+	if err := save(ctx, rec); err != nil {
+		return rec, fmt.Errorf("run: record: %w", err)
+	}
 	progress := newRecordWriter(ctx, log, save)
-	results := r.collect(ctx, log, dir, tenants, sections, func(done []TenantResult) {
+	results := r.collect(ctx, log, dir, tenants, sizes, sections, func(done []TenantResult) {
 		snap := rec
 		snap.TenantsDone, snap.Tenants = len(done), done
+		snap.Expected = r.now().Add(plan.Remaining())
 		progress.update(snap)
 	})
 	progress.close()
+	rec.Collected, rec.Expected = r.now(), time.Time{}
 	rec.TenantsDone = len(results)
 	rec.Tenants = make([]TenantResult, len(results))
 	for i, res := range results {
@@ -212,20 +224,68 @@ type tenantRun struct {
 	spools map[string]string
 }
 
+// plan asks every tenant its size at once (a tenant that does not answer
+// is planned as unknown: its Collect will say why) and predicts the run.
+func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections []string) ([]graphdata.Size, *graphdata.Plan) {
+	sizes := make([]graphdata.Size, len(tenants))
+	took := make([]time.Duration, len(tenants))
+	var g errgroup.Group
+	for i, t := range tenants {
+		g.Go(func() error {
+			start := time.Now()
+			sizes[i], _ = r.Collector.Survey(ctx, t)
+			took[i] = time.Since(start)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	planned := make([]graphdata.Planned, len(tenants))
+	for i, t := range tenants {
+		planned[i] = graphdata.Planned{Tenant: t.ID, Size: sizes[i], Sections: sections}
+	}
+	// A survey is a token exchange and then two requests side by side: the
+	// median of half its time is the latency a chain of requests sees.
+	slices.Sort(took)
+	var latency time.Duration
+	if len(took) > 0 {
+		latency = took[len(took)/2] / 2
+	}
+	return sizes, r.Collector.Plan(planned, latency)
+}
+
 // collect reads the sections of every tenant into dir and returns the
 // results in report order. After each tenant it calls done with the
-// results so far, in report order, never concurrently.
-func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sections []string, done func([]TenantResult)) []tenantRun {
+// results so far, in report order, never concurrently. The tenants with
+// the most to read start first: with Premium, the longest chains of the
+// slowest budget (sign-in activity) are theirs, and the last of those
+// chains decides when the run finishes.
+func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sizes []graphdata.Size, sections []string, done func([]TenantResult)) []tenantRun {
 	results := make([]tenantRun, len(tenants))
 	var (
 		mu       sync.Mutex
 		finished []TenantResult
 	)
+	order := make([]int, len(tenants))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		sa, sb := sizes[a], sizes[b]
+		if sa.Premium != sb.Premium {
+			if sa.Premium {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(sb.Users, sa.Users)
+	})
 	var g errgroup.Group // not WithContext: one tenant's failure must not cancel the others
 	g.SetLimit(max(r.Parallel, 1))
-	for i, t := range tenants {
+	for _, i := range order {
+		t := tenants[i]
+		job := graphdata.Job{Tenant: t, Sections: sections, Users: sizes[i].Users}
 		g.Go(func() error {
-			results[i] = r.collectTenant(ctx, log, t, sections, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
+			results[i] = r.collectTenant(ctx, log, job, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
 			mu.Lock()
 			defer mu.Unlock()
 			finished = append(finished, results[i].TenantResult)
@@ -248,13 +308,17 @@ func reportOrder(a, b TenantResult) int {
 	return cmp.Or(cmp.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), cmp.Compare(a.TenantID, b.TenantID))
 }
 
-func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, t settings.Tenant, sections []string, spoolPrefix string) tenantRun {
+func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, job graphdata.Job, spoolPrefix string) tenantRun {
+	t := job.Tenant
 	start := time.Now()
 	tr := tenantRun{TenantResult: TenantResult{TenantID: t.ID, DisplayName: t.Name()}}
 	log = log.With("tenant", t.ID)
 
 	spools := map[string]*spoolWriter{}
-	res, err := r.Collector.Collect(ctx, t, sections, func(name string, row any) error {
+	var mu sync.Mutex // sections are read at the same time
+	res, err := r.Collector.Collect(ctx, job, func(name string, row any) error {
+		mu.Lock()
+		defer mu.Unlock()
 		sw := spools[name]
 		if sw == nil {
 			var err error

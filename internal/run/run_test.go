@@ -23,9 +23,16 @@ import (
 type collectorFunc func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error)
 
 // Collect serves every section the fake has, whatever is asked.
-func (f collectorFunc) Collect(ctx context.Context, t settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, t, emit)
+func (f collectorFunc) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
+	return f(ctx, job.Tenant, emit)
 }
+
+// Survey knows nothing of a tenant's size, and Plan predicts nothing.
+func (f collectorFunc) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
+	return graphdata.Size{}, nil
+}
+
+func (f collectorFunc) Plan([]graphdata.Planned, time.Duration) *graphdata.Plan { return nil }
 
 type uploaderFunc func(ctx context.Context, name string, r io.Reader) error
 

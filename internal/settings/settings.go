@@ -22,7 +22,12 @@
 //	REPORT_SCHEDULE             NCRONTAB of the timer trigger, read by the Functions host (ReportTimer's
 //	                            %REPORT_SCHEDULE%); the handler only checks it. infra sets "0 0 6 * * *"
 //	REPORT_CONTAINER            blob container for reports (default "reports")
-//	REPORT_CONCURRENCY          tenants collected at once, 1–64 (default 8)
+//	REPORT_CONCURRENCY          tenants collected at once, 1–1024 (default 256); Graph requests are paced to
+//	                            Graph's budgets whatever the number
+//	REPORT_PACING               on (default) | off: off sends requests as they come, one section after
+//	                            another, and lets the SDK retry 429s (the benchmark's baselines)
+//	REPORT_GRAPH_TIME_SCALE     the time scale of an emulated world (its timeScale), 0–1 (default 1):
+//	                            Graph's budget windows and backoffs are paced at that scale
 //	REPORT_SECTIONS             comma-separated report sections (default all; see [AllSections])
 //	REPORT_STORAGE[__…]         storage for reports; defaults to AzureWebJobsStorage[__…]
 //	REPORT_WASTE_MIN_SEATS      unassigned seats of a licence flagged as waste from (default 5)
@@ -58,6 +63,8 @@ const (
 	KeySchedule      = "REPORT_SCHEDULE"
 	KeyContainer     = "REPORT_CONTAINER"
 	KeyConcurrency   = "REPORT_CONCURRENCY"
+	KeyPacing        = "REPORT_PACING"
+	KeyTimeScale     = "REPORT_GRAPH_TIME_SCALE"
 	KeySections      = "REPORT_SECTIONS"
 	KeyStorage       = "REPORT_STORAGE"
 	KeyWebJobs       = "AzureWebJobsStorage"
@@ -72,8 +79,8 @@ const (
 const (
 	DefaultSchedule    = "0 0 6 * * *"
 	DefaultContainer   = "reports"
-	DefaultConcurrency = 8
-	maxConcurrency     = 64
+	DefaultConcurrency = 256
+	maxConcurrency     = 1024
 )
 
 // DefaultThresholds are the report's highlights unless settings say
@@ -209,6 +216,11 @@ type Settings struct {
 	CAFile                  string
 	Container               string
 	Concurrency             int
+	// Unpaced turns pacing off (REPORT_PACING=off).
+	Unpaced bool
+	// TimeScale is the time scale of Graph's budgets: 1 but for emulated
+	// worlds.
+	TimeScale float64
 	// Sections are the enabled report sections, in report order.
 	Sections []string
 	// Storage holds the reports and run records.
@@ -234,6 +246,7 @@ func Load(getenv func(string) string) (Settings, error) {
 	s := Settings{
 		Container:   DefaultContainer,
 		Concurrency: DefaultConcurrency,
+		TimeScale:   1,
 		Thresholds:  DefaultThresholds,
 	}
 
@@ -289,6 +302,20 @@ func Load(getenv func(string) string) (Settings, error) {
 			fail(KeyConcurrency, v, fmt.Errorf("%w: want a whole number from 1 to %d", ErrInvalid, maxConcurrency))
 		}
 		s.Concurrency = n
+	}
+	switch v := getenv(KeyPacing); strings.ToLower(v) {
+	case "", "on":
+	case "off":
+		s.Unpaced = true
+	default:
+		fail(KeyPacing, v, fmt.Errorf("%w: want on or off", ErrInvalid))
+	}
+	if v := getenv(KeyTimeScale); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			fail(KeyTimeScale, v, fmt.Errorf("%w: want a number above 0 and at most 1", ErrInvalid))
+		}
+		s.TimeScale = f
 	}
 
 	for _, th := range []struct {

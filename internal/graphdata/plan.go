@@ -1,0 +1,205 @@
+package graphdata
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/subscribedskus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantreport/tenantreport/internal/settings"
+)
+
+// Size is what a run knows of a tenant before reading it: enough to
+// predict its requests.
+type Size struct {
+	Users int `json:"users"`
+	// Premium is whether the tenant has Entra ID P1/P2, which sign-in
+	// activity and MFA registration need.
+	Premium bool `json:"premium"`
+}
+
+// Survey asks Graph how large tenant t is: /users/$count (an advanced
+// query, so with ConsistencyLevel: eventual) and whether a subscribed SKU
+// carries an Entra ID premium plan. Two requests, counted nowhere in the
+// report: the run's prediction is their only use.
+func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error) {
+	cred, _, err := c.exchange(ctx, t)
+	if err != nil {
+		return Size{}, err
+	}
+	gs, err := c.client(cred)
+	if err != nil {
+		return Size{}, err
+	}
+	ctx = withJob(ctx, &job{tenant: t.ID, users: -1, pages: 1, count: new(counter)})
+	var size Size
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		ri := abs.NewRequestInformation()
+		ri.Method = abs.GET
+		ri.UrlTemplate = "{+baseurl}/users/$count"
+		ri.PathParameters = map[string]string{"baseurl": gs.GetAdapter().GetBaseUrl()}
+		ri.Headers.TryAdd("ConsistencyLevel", "eventual")
+		ri.Headers.TryAdd("Accept", "text/plain")
+		raw, err := gs.GetAdapter().SendPrimitive(gctx, ri, "[]byte", errorMapping)
+		if err != nil {
+			return graphError("users/$count", err)
+		}
+		b, _ := raw.([]byte)
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || n < 0 {
+			return &GraphError{Op: "users/$count", Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("not a count: %.40q", b)}
+		}
+		size.Users = n
+		return nil
+	})
+	g.Go(func() error {
+		ri, err := gs.SubscribedSkus().ToGetRequestInformation(gctx, &subscribedskus.SubscribedSkusRequestBuilderGetRequestConfiguration{
+			QueryParameters: &subscribedskus.SubscribedSkusRequestBuilderGetQueryParameters{Select: []string{"servicePlans"}},
+		})
+		if err != nil {
+			return err
+		}
+		col := &collection{adapter: gs.GetAdapter()}
+		return each(gctx, col, "subscribedSkus", ri, func(s struct {
+			ServicePlans []struct {
+				Name string `json:"servicePlanName"`
+			} `json:"servicePlans"`
+		}) error {
+			for _, p := range s.ServicePlans {
+				if strings.HasPrefix(p.Name, "AAD_PREMIUM") {
+					size.Premium = true
+				}
+			}
+			return nil
+		})
+	})
+	return size, g.Wait()
+}
+
+// Plan is a run's prediction: the requests it will make of each budget,
+// and its longest chain of requests one after another.
+type Plan struct {
+	t       *Transport
+	buckets map[string]*planned
+	start   time.Time
+	chain   time.Duration
+}
+
+type planned struct {
+	charge  float64 // units per request
+	units   float64 // predicted units of the run
+	rate    float64 // per second, scaled
+	burst   float64
+	granted float64 // units the bucket had served when the plan was made
+}
+
+// Planned is one tenant as a run predicts it.
+type Planned struct {
+	Tenant   string
+	Size     Size
+	Sections []string
+}
+
+// Plan predicts the requests a run of tenants makes of each budget, and
+// its longest chain when each request takes latency. The prediction is a
+// lower bound: what Graph's budgets and the chains allow at best.
+func (t *Transport) Plan(tenants []Planned, latency time.Duration) *Plan {
+	p := &Plan{t: t, buckets: map[string]*planned{}, start: time.Now()}
+	if !t.paced() {
+		return p
+	}
+	for _, tn := range tenants {
+		j := &job{tenant: tn.Tenant, users: tn.Size.Users}
+		for _, r := range predictRequests(tn) {
+			p.chain = max(p.chain, time.Duration(r.n)*latency)
+			for _, c := range t.charges(j, r.request) {
+				if c.Limit.Rate == 0 {
+					continue
+				}
+				b := p.buckets[c.Key]
+				if b == nil {
+					b = &planned{rate: c.Limit.Rate, burst: c.Limit.Burst, granted: t.sched.Granted(c.Key)}
+					p.buckets[c.Key] = b
+				}
+				b.units += c.Units * float64(r.n)
+			}
+		}
+	}
+	return p
+}
+
+// Remaining is how long the rest of the plan takes at best, from what the
+// budgets have served since it was made. A budget starts with a full
+// bucket, so its first burst costs no time.
+func (p *Plan) Remaining() time.Duration {
+	if p == nil || p.t == nil || !p.t.paced() {
+		return 0
+	}
+	worst := (p.chain - time.Since(p.start)).Seconds()
+	for key, b := range p.buckets {
+		done := p.t.sched.Granted(key) - b.granted
+		left := b.units - done
+		if done < b.burst {
+			left -= b.burst - done
+		}
+		worst = math.Max(worst, left/b.rate)
+	}
+	return time.Duration(max(worst, 0) * float64(time.Second))
+}
+
+type predicted struct {
+	request
+	n int
+}
+
+// predictRequests lists the requests a tenant's sections make, by kind.
+func predictRequests(tn Planned) []predicted {
+	pagesOf := func(per int) int { return max(1, (tn.Size.Users+per-1)/per) }
+	var out []predicted
+	add := func(path, sel string, top, n int) {
+		q := "?"
+		if sel != "" {
+			q += "$select=" + sel + "&"
+		}
+		if top > 0 {
+			q += "$top=" + strconv.Itoa(top)
+		}
+		u, _ := url.Parse("/v1.0" + path + q)
+		out = append(out, predicted{classify(u), n})
+	}
+	has := func(s string) bool { return slices.Contains(tn.Sections, s) }
+	switch {
+	case has("signin") && tn.Size.Premium:
+		add("/users", "id,signInActivity", topSignIn, pagesOf(topSignIn))
+	case has("users") || has("guests") || has("signin"):
+		add("/users", "id", topDirectory, pagesOf(topDirectory))
+	}
+	if has("mfa") && tn.Size.Premium {
+		add("/reports/authenticationMethods/userRegistrationDetails", "", topRegistered, pagesOf(topRegistered))
+	}
+	if has("conditionalaccess") {
+		add("/identity/conditionalAccess/policies", "", 0, 1)
+	}
+	if has("securescore") {
+		add("/security/secureScores", "", 1, 1)
+	}
+	if has("appcredentials") {
+		add("/applications", "id,keyCredentials", topDirectory, 1)
+		add("/servicePrincipals", "id,keyCredentials", topDirectory, 1)
+	}
+	return out
+}
+
+// Plan predicts a run of tenants (see [Transport.Plan]).
+func (c *Collector) Plan(tenants []Planned, latency time.Duration) *Plan {
+	return c.Transport.Plan(tenants, latency)
+}
