@@ -159,6 +159,10 @@ type prop struct {
 	value any // nil serialises as null
 }
 
+// lazy is a prop value computed only when it is written, for costly properties that most queries do not select
+// (signInActivity).
+type lazy func() any
+
 func nullable(s string) any {
 	if s == "" {
 		return nil

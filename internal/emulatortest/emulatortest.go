@@ -3,11 +3,16 @@
 package emulatortest
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
@@ -67,3 +72,54 @@ func OwnIdentity(world *emulator.World) *emulator.World {
 	world.ManagedIdentity.ClientID = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 	return world
 }
+
+// InMemory serves world from an in-memory emulator, for tests in a
+// testing/synctest bubble where every wait is virtual, and returns it with
+// credentials for its tenants: the bridge app, asserted by a managed
+// identity token fetched from the emulator's identity endpoint. (Not
+// through ManagedIdentityCredential, whose process-wide cache holds tokens
+// from outside the bubble.) The credentials satisfy
+// graphdata.CredentialSource; they explain no failure.
+func InMemory(t testing.TB, world *emulator.World) (*emulator.Server, *Credentials) {
+	t.Helper()
+	s := emulator.New(world)
+	return s, &Credentials{s: s, world: world}
+}
+
+// Credentials are the bridge app's credentials in each tenant of an
+// in-memory emulator.
+type Credentials struct {
+	s     *emulator.Server
+	world *emulator.World
+}
+
+// For returns the bridge app's credential in tenantID.
+func (c *Credentials) For(tenantID string) (azcore.TokenCredential, error) {
+	hc := &http.Client{Transport: c.s.Transport()}
+	assertion := func(ctx context.Context) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+			emulator.InMemoryURL+"/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
+				c.world.ManagedIdentity.ClientID, nil)
+		req.Header.Set("X-IDENTITY-HEADER", c.s.IdentityHeader())
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		return tok.AccessToken, json.NewDecoder(resp.Body).Decode(&tok)
+	}
+	return azidentity.NewClientAssertionCredential(tenantID, c.world.BridgeApp.ClientID, assertion,
+		&azidentity.ClientAssertionCredentialOptions{
+			ClientOptions: azcore.ClientOptions{
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: emulator.InMemoryURL + "/"},
+				Transport: hc,
+			},
+			DisableInstanceDiscovery: true,
+		})
+}
+
+// Diagnose returns err as it is.
+func (c *Credentials) Diagnose(_ string, err error) error { return err }
