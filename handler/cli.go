@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
@@ -64,10 +65,19 @@ func reportOnce(ctx context.Context, s settings.Settings, tr http.RoundTripper, 
 	if err != nil {
 		return err
 	}
-	done := 0
-	runner.Progress = func(t run.TenantResult) {
-		done++
-		fmt.Fprintf(stdout, "[%d/%d] %-24s %-7s %s\n", done, len(s.Tenants), t.DisplayName, t.Status, outcome(t))
+	runner.Progress = func(r run.Info, t *run.TenantResult) {
+		if t == nil {
+			if r.Predicted > 0 {
+				fmt.Fprintf(stdout, "planned: %d tenants, collected in %s at best (Graph's budgets); expected by %s\n",
+					r.TenantsTotal, r.Predicted.Round(time.Second), r.Expected.Local().Format(time.TimeOnly))
+			}
+			return
+		}
+		line := fmt.Sprintf("[%d/%d] %-24s %-7s %s", r.TenantsDone, r.TenantsTotal, t.DisplayName, t.Status, outcome(*t))
+		if left := time.Until(r.Expected); r.TenantsDone < r.TenantsTotal && left > 0 {
+			line += fmt.Sprintf("  (expected by %s, in %s)", r.Expected.Local().Format(time.TimeOnly), left.Round(time.Second))
+		}
+		fmt.Fprintln(stdout, line)
 	}
 	rec, err := runner.Run(ctx, run.Request{Trigger: "cli"})
 	if rec.Report != "" && rec.ReportBytes > 0 {

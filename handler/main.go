@@ -8,6 +8,7 @@
 //	handler run [--out DIR]      one report run from the terminal, settings from the environment
 //	handler demo [--out DIR]     a report of the built-in sample world on the local emulator
 //	handler emulate [--world F]  run the emulator and print the settings that point at it
+//	handler bench [--worlds W,…] [--variants V,…]  the scheduler against two baselines on the emulator's worlds
 //	handler doctor [--tenant ID] [--json]  is every tenant ready? exit 1 if not
 //	handler consent-url --tenant ID        the admin-consent URL of the bridge app in a tenant
 //	handler permissions [--json]           the Graph permissions the enabled sections need
@@ -92,6 +93,8 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 		return demo(ctx, args, stdout, stderr)
 	case "emulate":
 		return emulate(ctx, args, stdout, stderr)
+	case "bench":
+		return bench(ctx, args, stdout, stderr)
 	case "doctor":
 		return doctor(ctx, args, getenv, stdout, stderr)
 	case "consent-url":

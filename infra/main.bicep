@@ -70,9 +70,9 @@ param reportSchedule string = '0 0 6 * * *'
 param reportCloud string = 'public'
 
 @minValue(1)
-@maxValue(64)
+@maxValue(1024)
 @description('Tenants collected at once; becomes REPORT_CONCURRENCY.')
-param reportConcurrency int = 8
+param reportConcurrency int = 256
 
 @description('Comma-separated report sections; becomes REPORT_SECTIONS. Empty: all sections.')
 param reportSections string = ''

@@ -176,7 +176,8 @@ func (u user) props() []prop {
 	if u.guest {
 		userType, ext, creation = "Guest", u.externalState, "Invitation"
 	}
-	return []prop{
+	// One spare slot: /users appends signInActivity.
+	return append(make([]prop, 0, 26), []prop{
 		{"id", u.id},
 		{"accountEnabled", u.enabled},
 		{"businessPhones", []string{}},
@@ -202,7 +203,7 @@ func (u user) props() []prop {
 		{"usageLocation", nil},
 		{"userPrincipalName", u.upn},
 		{"userType", userType},
-	}
+	}...)
 }
 
 func proxyAddresses(mail string) []string {

@@ -52,6 +52,8 @@
 //	/applications                                            Application.Read.All, Directory.Read.All, Application.ReadWrite.OwnedBy  directory (2); + keyCredentials when $select names it
 //	/servicePrincipals                                       same                                 directory (1); + keyCredentials when $select names it
 //	/security/secureScores                                   SecurityEvents.Read.All              secureScore
+//	/users/$count, /devices/$count, /applications/$count, /servicePrincipals/$count
+//	                                                         the collection's                     directory (the collection's)
 //
 // A Graph request is checked in this order: a bearer token the emulator issued for a known tenant, Graph's
 // audience, current (401 InvalidAuthenticationToken otherwise; the token's tid picks the tenant); a tenant outage
@@ -72,7 +74,14 @@
 // tenant. organization, domains, subscribedSkus, roleDefinitions and conditionalAccess policies come in one
 // response and reject $top; secureScores holds 90 daily scores, newest first, and honours $top without paging.
 // Query options the emulator does not implement ($filter, $orderby, $search, $count, $skip, an $expand other than
-// roleAssignments' principal) are a 400 rather than silently ignored. Unknown paths are 404
+// roleAssignments' principal) are a 400 rather than silently ignored.
+//
+// The /$count segment of users, devices, applications and servicePrincipals answers 200 with Content-Type
+// text/plain and the bare number of items (a recorded tenant: the items its files hold). It is an advanced query:
+// without the header ConsistencyLevel: eventual Graph answers 400 Request_BadRequest "$count is not currently
+// supported.", and so does the emulator, after the permission check like any query error. It costs the
+// collection's base resource units (Graph's table has no row for it), counts in [Metrics] under its own route
+// ("graph /users/$count"), works inside $batch (give the header on the inner request), and takes no query options. Unknown paths are 404
 // Request_ResourceNotFound. Gzip request bodies (kiota compresses $batch) are accepted.
 //
 // # Quirks
@@ -164,8 +173,8 @@
 //
 // A [World] declares what is served. [LoadWorld] reads it from JSON (unknown fields are errors);
 // [LoadWorldFile] also resolves and checks recorded folders relative to the file; [OpenWorld] accepts a file or
-// the name of a sample world that ships in worlds/ ([SampleWorldNames]: demo, msp50, large200k, recorded).
-// [SampleWorld] is the demo world, also in testdata/demo.json. A world, with every field:
+// the name of a sample world that ships in worlds/ ([SampleWorldNames]: demo, msp50, large200k, recorded,
+// latency200, msp1000). [SampleWorld] is the demo world, also in testdata/demo.json. A world, with every field:
 //
 //	{
 //	  "homeTenantId": "6f1c2a9e-…",                 // issues the managed identity's tokens
@@ -203,10 +212,22 @@
 //	    "seed": 101,
 //	    "recorded": "",                              // a folder of Graph responses instead of synthetic data
 //	    "latency": null, "faults": null              // replace the world's for this tenant
+//	  }],
+//	  "generate": [{                                 // many tenants at once, appended to tenants when loaded
+//	    "count": 600, "namePrefix": "Small",         // "Small 001" … "Small 600", ids and seeds from seed + prefix
+//	    "users": {"min": 5, "max": 300},             // spread log-uniformly: many small, few large
+//	    "premiumRatio": 0.5,                         // this share has Entra ID P1/P2 (E3), the rest Business Standard
+//	    "guestRatio": {"min": 0.02, "max": 0.25}, "disabledRatio": {"min": 0.02, "max": 0.1},
+//	    "mfaRatio": {"min": 0.4, "max": 0.98}, "inactiveRatio": null,  // null = the tenant defaults
+//	    "admins": {"min": 1, "max": 4}, "devicesPerUser": 0.6,
+//	    "apps": {"min": 0, "max": 5}, "conditionalAccessPolicies": {"min": 0, "max": 4},
+//	    "latency": null, "faults": null              // replace the world's for these tenants
 //	  }]
 //	}
 //
-// Durations are Go duration strings. Ratios are fractions rounded to whole users, spread over the directory by
+// Durations are Go duration strings. Each field of a generated tenant is drawn from its group's range with a
+// generator seeded by the world seed, the group's name prefix and the tenant's number, so a world yields the same
+// tenants on every load ([TenantGroup] says how). Ratios are fractions rounded to whole users, spread over the directory by
 // seeded permutations so that totals are exact. Admins are enabled members, each holding one directory role (the
 // first a Global Administrator). Each app has a client secret and every third one a certificate; expired
 // credentials ended 2–400 days before the epoch and expiring ones end 2–28 days after it, so a clock on the

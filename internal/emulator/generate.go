@@ -19,7 +19,7 @@ import (
 // few near the top. They are the quantiles of that distribution handed out in a seeded order, so a group's total is
 // what the distribution promises, not what a lucky draw gives. Exactly round(PremiumRatio × Count) tenants, chosen
 // by the seed, have Entra ID P1/P2; the others have no AAD_PREMIUM plan. Licences are derived (see
-// [Tenant].Licenses): Microsoft 365 E3 for premium tenants, Business Standard (O365_BUSINESS_PREMIUM) otherwise.
+// [Tenant.Licenses]): Microsoft 365 E3 for premium tenants, Business Standard (O365_BUSINESS_PREMIUM) otherwise.
 // Every other field is drawn per tenant, uniformly in its range.
 type TenantGroup struct {
 	// Count is the number of tenants, 1–100,000.

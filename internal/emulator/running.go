@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -120,7 +121,14 @@ func (r *Running) Env(caFile string) [][2]string {
 		targets = append(targets, target{t.ID, t.DisplayName})
 	}
 	tenants, _ := json.Marshal(targets) // strings only: cannot fail
+	// The product paces its requests to Graph's budgets: at the world's
+	// time scale, or it would wait a real minute for a scaled one.
+	scale := "1"
+	if w.TimeScale > 0 {
+		scale = strconv.FormatFloat(w.TimeScale, 'g', -1, 64)
+	}
 	return [][2]string{
+		{"REPORT_GRAPH_TIME_SCALE", scale},
 		{"REPORT_TENANTS", string(tenants)},
 		{"BRIDGE_APP_CLIENT_ID", w.BridgeApp.ClientID},
 		{"MANAGED_IDENTITY_CLIENT_ID", w.ManagedIdentity.ClientID},

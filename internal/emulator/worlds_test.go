@@ -14,7 +14,7 @@ import (
 
 func TestSampleWorlds(t *testing.T) {
 	names := SampleWorldNames()
-	if want := []string{"demo", "large200k", "msp50", "recorded"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"demo", "large200k", "latency200", "msp1000", "msp50", "recorded"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("SampleWorldNames() = %v, want %v", names, want)
 	}
 	for _, n := range names {

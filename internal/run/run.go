@@ -102,9 +102,10 @@ type Runner struct {
 	SpoolDir string
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
-	// Progress, if set, is called once per tenant as it finishes, never
-	// concurrently.
-	Progress func(TenantResult)
+	// Progress, if set, is called once the run is planned (finished nil)
+	// and once per tenant as it finishes, never concurrently, with the run
+	// as it stands: tenants done and the expected finish.
+	Progress func(run Info, finished *TenantResult)
 	// Version is the tool's version, written into the workbook.
 	Version string
 	// Highlights are the workbook's thresholds (zero: nothing below them).
@@ -169,12 +170,18 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	if err := save(ctx, rec); err != nil {
 		return rec, fmt.Errorf("run: record: %w", err)
 	}
+	if r.Progress != nil {
+		r.Progress(rec.Info, nil)
+	}
 	progress := newRecordWriter(ctx, log, save)
-	results := r.collect(ctx, log, dir, tenants, sizes, sections, func(done []TenantResult) {
+	results := r.collect(ctx, log, dir, tenants, sizes, sections, func(done []TenantResult, last TenantResult) {
 		snap := rec
 		snap.TenantsDone, snap.Tenants = len(done), done
 		snap.Expected = r.now().Add(plan.Remaining())
 		progress.update(snap)
+		if r.Progress != nil {
+			r.Progress(snap.Info, &last)
+		}
 	})
 	progress.close()
 	rec.Collected, rec.Expected = r.now(), time.Time{}
@@ -255,11 +262,12 @@ func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections [
 
 // collect reads the sections of every tenant into dir and returns the
 // results in report order. After each tenant it calls done with the
-// results so far, in report order, never concurrently. The tenants with
+// results so far, in report order, and the one that finished, never
+// concurrently. The tenants with
 // the most to read start first: with Premium, the longest chains of the
 // slowest budget (sign-in activity) are theirs, and the last of those
 // chains decides when the run finishes.
-func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sizes []graphdata.Size, sections []string, done func([]TenantResult)) []tenantRun {
+func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sizes []graphdata.Size, sections []string, done func([]TenantResult, TenantResult)) []tenantRun {
 	results := make([]tenantRun, len(tenants))
 	var (
 		mu       sync.Mutex
@@ -290,10 +298,7 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tena
 			defer mu.Unlock()
 			finished = append(finished, results[i].TenantResult)
 			slices.SortStableFunc(finished, reportOrder)
-			if r.Progress != nil {
-				r.Progress(results[i].TenantResult)
-			}
-			done(slices.Clone(finished))
+			done(slices.Clone(finished), results[i].TenantResult)
 			return nil
 		})
 	}

@@ -79,7 +79,11 @@ func TestRunIsolatesTenantFailure(t *testing.T) {
 	var progress []string
 	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool, Sections: []string{"users"},
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
-		Progress: func(tr TenantResult) { progress = append(progress, tr.DisplayName) }}
+		Progress: func(_ Info, tr *TenantResult) {
+			if tr != nil {
+				progress = append(progress, tr.DisplayName)
+			}
+		}}
 	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
 	if err != nil {
 		t.Fatalf("Run = %v", err)
