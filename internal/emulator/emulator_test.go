@@ -724,7 +724,7 @@ func TestEnv(t *testing.T) {
 		keys = append(keys, kv[0])
 		got[kv[0]] = kv[1]
 	}
-	wantKeys := []string{"REPORT_TENANTS", "BRIDGE_APP_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_ENDPOINT",
+	wantKeys := []string{"REPORT_GRAPH_TIME_SCALE", "REPORT_TENANTS", "BRIDGE_APP_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_ENDPOINT",
 		"IDENTITY_HEADER", "REPORT_AUTHORITY_HOST", "REPORT_GRAPH_ENDPOINT", "REPORT_CA_FILE"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("Env keys = %v, want %v", keys, wantKeys)
@@ -736,7 +736,8 @@ func TestEnv(t *testing.T) {
 	}
 	if got["IDENTITY_ENDPOINT"] != r.URL+"/msi/token" || got["REPORT_AUTHORITY_HOST"] != r.URL+"/" ||
 		got["REPORT_GRAPH_ENDPOINT"] != r.URL || got["REPORT_CA_FILE"] != "/tmp/ca.pem" ||
-		got["IDENTITY_HEADER"] != r.Server.IdentityHeader() || got["BRIDGE_APP_CLIENT_ID"] != w.BridgeApp.ClientID {
+		got["IDENTITY_HEADER"] != r.Server.IdentityHeader() || got["BRIDGE_APP_CLIENT_ID"] != w.BridgeApp.ClientID ||
+		got["REPORT_GRAPH_TIME_SCALE"] != "1" {
 		t.Errorf("Env = %v", env)
 	}
 }

@@ -108,8 +108,9 @@ func (r *Running) Close() error {
 }
 
 // Env returns, in a stable order, the settings that point the product at this emulator (all but storage):
-// REPORT_TENANTS, BRIDGE_APP_CLIENT_ID, MANAGED_IDENTITY_CLIENT_ID, IDENTITY_ENDPOINT, IDENTITY_HEADER,
-// REPORT_AUTHORITY_HOST, REPORT_GRAPH_ENDPOINT and REPORT_CA_FILE (caFile, where the caller writes CAPEM).
+// REPORT_GRAPH_TIME_SCALE (the world's time scale, so the product paces to scaled budgets), REPORT_TENANTS,
+// BRIDGE_APP_CLIENT_ID, MANAGED_IDENTITY_CLIENT_ID, IDENTITY_ENDPOINT, IDENTITY_HEADER, REPORT_AUTHORITY_HOST,
+// REPORT_GRAPH_ENDPOINT and REPORT_CA_FILE (caFile, where the caller writes CAPEM).
 func (r *Running) Env(caFile string) [][2]string {
 	w := &r.Server.world
 	type target struct {

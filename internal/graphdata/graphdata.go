@@ -170,9 +170,12 @@ type Job struct {
 	Tenant settings.Tenant
 	// Sections are the sections to read (nil: the Collector's Sections).
 	Sections []string
-	// Users is what the run predicts of the tenant's size (0: nothing):
-	// it sets the tenant's directory budget and its requests' priorities.
-	Users int
+	// Size is what the run knows of the tenant (the zero value: nothing).
+	// Users sets its directory budget and its requests' priorities; a
+	// tenant known to have no Entra ID P1/P2 is not asked for what needs
+	// it (Graph would refuse, and charge the refusal to budgets other
+	// tenants need).
+	Size
 }
 
 // Collect reads job's sections of its tenant, passing each row to emit
@@ -229,6 +232,8 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 		results[name], counts[name] = sr, new(counter)
 		if missing := Missing(sec, res.Roles); len(missing) > 0 {
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
+		} else if sec.Premium && !jb.premium() {
+			sr.Status, sr.Reason = SectionUnavailable, "needs Entra ID P1/P2"
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)

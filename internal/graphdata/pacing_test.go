@@ -89,7 +89,7 @@ func TestPacedBurstAcrossTenants(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, tn := range w.Tenants {
 			wg.Go(func() {
-				res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}, Users: tn.Users}, func(string, any) error { return nil })
+				res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}, Size: graphdata.Size{Users: tn.Users}}, func(string, any) error { return nil })
 				if err != nil {
 					t.Errorf("%s: %v", tn.DisplayName, err)
 					return
@@ -127,7 +127,7 @@ func TestRetryAfterIsWaitedExactly(t *testing.T) {
 		}}
 		_, c, rec := pacedCollector(t, w)
 		c.Sections = []string{"users", "signin"}
-		res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: w.Tenants[0].ID}, Users: 2000}, func(string, any) error { return nil })
+		res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: w.Tenants[0].ID}, Size: graphdata.Size{Users: 2000}}, func(string, any) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestConditionalAccessPacedPerTenant(t *testing.T) {
 		for i := range 20 {
 			tn := w.Tenants[i%2]
 			wg.Go(func() {
-				if _, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}, Users: tn.Users}, func(string, any) error { return nil }); err != nil {
+				if _, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}, Size: graphdata.Size{Users: tn.Users}}, func(string, any) error { return nil }); err != nil {
 					t.Error(err)
 				}
 			})

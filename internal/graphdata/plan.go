@@ -14,24 +14,34 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/subscribedskus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
 // Size is what a run knows of a tenant before reading it: enough to
 // predict its requests.
 type Size struct {
+	// Users is the number of users (0: not known).
 	Users int `json:"users"`
 	// Premium is whether the tenant has Entra ID P1/P2, which sign-in
-	// activity and MFA registration need.
-	Premium bool `json:"premium"`
+	// activity and MFA registration need (nil: not known).
+	Premium *bool `json:"premium,omitempty"`
+	// roles are the tenant's Graph permissions, when surveyed.
+	roles []string
 }
+
+// premium reports whether the tenant may have Entra ID P1/P2: yes unless
+// it is known not to.
+func (s Size) premium() bool { return s.Premium == nil || *s.Premium }
 
 // Survey asks Graph how large tenant t is: /users/$count (an advanced
 // query, so with ConsistencyLevel: eventual) and whether a subscribed SKU
-// carries an Entra ID premium plan. Two requests, counted nowhere in the
-// report: the run's prediction is their only use.
+// carries an Entra ID P1/P2 service plan (AAD_PREMIUM, AAD_PREMIUM_P2,
+// part of Microsoft 365 E3/E5, Business Premium, EMS…). Two requests,
+// side by side; what either fails to tell stays unknown. The error is a
+// failed token exchange.
 func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error) {
-	cred, _, err := c.exchange(ctx, t)
+	cred, roles, err := c.exchange(ctx, t)
 	if err != nil {
 		return Size{}, err
 	}
@@ -40,8 +50,9 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 		return Size{}, err
 	}
 	ctx = withJob(ctx, &job{tenant: t.ID, users: -1, pages: 1, count: new(counter)})
-	var size Size
-	g, gctx := errgroup.WithContext(ctx)
+	size := Size{roles: roles}
+	var g errgroup.Group
+	gctx := ctx
 	g.Go(func() error {
 		ri := abs.NewRequestInformation()
 		ri.Method = abs.GET
@@ -69,20 +80,26 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 			return err
 		}
 		col := &collection{adapter: gs.GetAdapter()}
-		return each(gctx, col, "subscribedSkus", ri, func(s struct {
+		premium := false
+		err = each(gctx, col, "subscribedSkus", ri, func(s struct {
 			ServicePlans []struct {
 				Name string `json:"servicePlanName"`
 			} `json:"servicePlans"`
 		}) error {
 			for _, p := range s.ServicePlans {
 				if strings.HasPrefix(p.Name, "AAD_PREMIUM") {
-					size.Premium = true
+					premium = true
 				}
 			}
 			return nil
 		})
+		if err == nil {
+			size.Premium = &premium
+		}
+		return nil
 	})
-	return size, g.Wait()
+	_ = g.Wait() // what failed stays unknown
+	return size, nil
 }
 
 // Plan is a run's prediction: the requests it will make of each budget,
@@ -102,7 +119,8 @@ type planned struct {
 	granted float64 // units the bucket had served when the plan was made
 }
 
-// Planned is one tenant as a run predicts it.
+// Planned is one tenant as a run predicts it. A tenant whose token
+// exchange failed makes no requests: leave it out.
 type Planned struct {
 	Tenant   string
 	Size     Size
@@ -176,14 +194,17 @@ func predictRequests(tn Planned) []predicted {
 		u, _ := url.Parse("/v1.0" + path + q)
 		out = append(out, predicted{classify(u), n})
 	}
-	has := func(s string) bool { return slices.Contains(tn.Sections, s) }
+	has := func(name string) bool {
+		sec, ok := section.Lookup(name)
+		return ok && slices.Contains(tn.Sections, name) && (tn.Size.roles == nil || len(Missing(sec, tn.Size.roles)) == 0)
+	}
 	switch {
-	case has("signin") && tn.Size.Premium:
+	case has("signin") && tn.Size.premium():
 		add("/users", "id,signInActivity", topSignIn, pagesOf(topSignIn))
 	case has("users") || has("guests") || has("signin"):
 		add("/users", "id", topDirectory, pagesOf(topDirectory))
 	}
-	if has("mfa") && tn.Size.Premium {
+	if has("mfa") && tn.Size.premium() {
 		add("/reports/authenticationMethods/userRegistrationDetails", "", topRegistered, pagesOf(topRegistered))
 	}
 	if has("conditionalaccess") {

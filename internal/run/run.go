@@ -236,19 +236,23 @@ type tenantRun struct {
 func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections []string) ([]graphdata.Size, *graphdata.Plan) {
 	sizes := make([]graphdata.Size, len(tenants))
 	took := make([]time.Duration, len(tenants))
+	failed := make([]bool, len(tenants))
 	var g errgroup.Group
 	for i, t := range tenants {
 		g.Go(func() error {
 			start := time.Now()
-			sizes[i], _ = r.Collector.Survey(ctx, t)
-			took[i] = time.Since(start)
+			var err error
+			sizes[i], err = r.Collector.Survey(ctx, t)
+			took[i], failed[i] = time.Since(start), err != nil
 			return nil
 		})
 	}
 	_ = g.Wait()
-	planned := make([]graphdata.Planned, len(tenants))
+	var planned []graphdata.Planned
 	for i, t := range tenants {
-		planned[i] = graphdata.Planned{Tenant: t.ID, Size: sizes[i], Sections: sections}
+		if !failed[i] {
+			planned = append(planned, graphdata.Planned{Tenant: t.ID, Size: sizes[i], Sections: sections})
+		}
 	}
 	// A survey is a token exchange and then two requests side by side: the
 	// median of half its time is the latency a chain of requests sees.
@@ -279,8 +283,8 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tena
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		sa, sb := sizes[a], sizes[b]
-		if sa.Premium != sb.Premium {
-			if sa.Premium {
+		if pa, pb := sa.Premium == nil || *sa.Premium, sb.Premium == nil || *sb.Premium; pa != pb {
+			if pa {
 				return -1
 			}
 			return 1
@@ -291,7 +295,7 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tena
 	g.SetLimit(max(r.Parallel, 1))
 	for _, i := range order {
 		t := tenants[i]
-		job := graphdata.Job{Tenant: t, Sections: sections, Users: sizes[i].Users}
+		job := graphdata.Job{Tenant: t, Sections: sections, Size: sizes[i]}
 		g.Go(func() error {
 			results[i] = r.collectTenant(ctx, log, job, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
 			mu.Lock()
