@@ -78,7 +78,7 @@ func TestRunIsolatesTenantFailure(t *testing.T) {
 	spool := t.TempDir()
 	var progress []string
 	r := &Runner{Tenants: tenants, Collector: fakeDirectory(10), Store: store, Parallel: 2, SpoolDir: spool, Sections: []string{"users"},
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		Progress: func(_ Info, tr *TenantResult) {
 			if tr != nil {
 				progress = append(progress, tr.DisplayName)
