@@ -51,13 +51,22 @@ type Charge struct {
 	Units float64
 }
 
-// margin is the share of one unit a bucket keeps in hand beyond a
-// request's own units before serving it. The service counts a request when
-// it arrives, a little after it was granted here, and two requests granted
-// in turn may arrive in the other order: the margin absorbs that. A
-// saturated bucket still serves at its full rate; only the first request
-// of a busy spell waits the margin.
-const margin = 0.02
+// A bucket keeps a margin in hand beyond a request's own units before
+// serving it: what it refills in jitter, and at least minMargin of a unit.
+// The service counts a request when it arrives, a little after it was
+// granted here, and two requests granted in turn may arrive closer
+// together than they were granted (or in the other order): the margin
+// absorbs up to jitter of that. A saturated bucket still serves at its
+// full rate; only the first request of a busy spell waits the margin.
+const (
+	jitter    = 20 * time.Millisecond
+	minMargin = 0.02
+)
+
+// margin is l's margin, never more than half its bucket.
+func (l Limit) margin() float64 {
+	return min(max(minMargin, l.Rate*jitter.Seconds()), l.Burst/2)
+}
 
 // Scheduler holds buckets and the requests waiting for them. It is safe
 // for concurrent use; the zero value is not: use [New].
@@ -182,7 +191,8 @@ func (b *bucket) wait(c Charge, now time.Time) time.Duration {
 		return -1
 	}
 	if b.limit.Rate > 0 {
-		need := min(c.Units, b.limit.Burst-margin) + margin
+		m := b.limit.margin()
+		need := min(c.Units, b.limit.Burst-m) + m
 		if b.tokens < need {
 			d = max(d, time.Duration((need-b.tokens)/b.limit.Rate*float64(time.Second))+1)
 		}
