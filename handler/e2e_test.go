@@ -380,7 +380,7 @@ func startEmulate(t *testing.T) []string {
 	}
 	t.Cleanup(func() { em.Process.Kill(); em.Wait() })
 
-	want := []string{"REPORT_TENANTS", "BRIDGE_APP_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_ENDPOINT",
+	want := []string{"REPORT_GRAPH_TIME_SCALE", "REPORT_TENANTS", "BRIDGE_APP_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_ENDPOINT",
 		"IDENTITY_HEADER", "REPORT_AUTHORITY_HOST", "REPORT_GRAPH_ENDPOINT", "REPORT_CA_FILE"}
 	got := map[string]string{}
 	var env []string
