@@ -2,7 +2,6 @@ package emulator_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,9 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -24,6 +21,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
+	"github.com/tenantreport/tenantreport/internal/emulatortest"
 )
 
 // seen is one response the SDK received, below its retry middleware.
@@ -66,45 +64,23 @@ func (c *capture) throttled() []seen {
 // mem is the emulator as an in-memory handler with the real SDKs pointed at it; it works inside a synctest
 // bubble, where every wait is virtual.
 type mem struct {
-	t   *testing.T
-	w   *emulator.World
-	s   *emulator.Server
-	cap *capture
+	t     *testing.T
+	w     *emulator.World
+	s     *emulator.Server
+	creds *emulatortest.Credentials
+	cap   *capture
 }
 
 func newMem(t *testing.T, w *emulator.World) *mem {
-	s := emulator.New(w)
-	return &mem{t: t, w: w, s: s, cap: &capture{next: s.Transport()}}
+	s, creds := emulatortest.InMemory(t, w)
+	return &mem{t: t, w: w, s: s, creds: creds, cap: &capture{next: s.Transport()}}
 }
 
 // credential is the bridge app in tenantID, asserted by a managed-identity token fetched from the emulator's MI
-// endpoint (not through ManagedIdentityCredential, whose process-wide cache holds tokens from outside the bubble).
+// endpoint.
 func (m *mem) credential(tenantID string) azcore.TokenCredential {
 	m.t.Helper()
-	hc := &http.Client{Transport: m.s.Transport()}
-	assertion := func(ctx context.Context) (string, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
-			emulator.InMemoryURL+"/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id="+
-				m.w.ManagedIdentity.ClientID, nil)
-		req.Header.Set("X-IDENTITY-HEADER", m.s.IdentityHeader())
-		resp, err := hc.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		var tok struct {
-			AccessToken string `json:"access_token"`
-		}
-		return tok.AccessToken, json.NewDecoder(resp.Body).Decode(&tok)
-	}
-	cred, err := azidentity.NewClientAssertionCredential(tenantID, m.w.BridgeApp.ClientID, assertion,
-		&azidentity.ClientAssertionCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: emulator.InMemoryURL + "/"},
-				Transport: hc,
-			},
-			DisableInstanceDiscovery: true,
-		})
+	cred, err := m.creds.For(tenantID)
 	if err != nil {
 		m.t.Fatal(err)
 	}
