@@ -196,6 +196,10 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 	counts := map[string]*counter{}
 	// book counts each section's requests, and the tenant's, once.
 	book := sync.OnceFunc(func() {
+		if jb.countRequests != nil {
+			st := jb.countRequests.stats()
+			res.Requests, res.Throttled, res.Retries = st.Requests, st.Throttled, st.Retries
+		}
 		for _, name := range names {
 			if sr := results[name]; sr != nil {
 				st := counts[name].stats()
@@ -230,6 +234,9 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 		}
 		sr := &SectionResult{Section: name}
 		results[name], counts[name] = sr, new(counter)
+		if name == "licences" && jb.skus != nil {
+			counts[name] = jb.skuRequests
+		}
 		if missing := Missing(sec, res.Roles); len(missing) > 0 {
 			sr.Status, sr.Reason = SectionUnavailable, notGranted(missing)
 		} else if sec.Premium && !jb.premium() {
@@ -258,6 +265,9 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 			}
 		}
 		col := &collection{gs: gs, adapter: gs.GetAdapter(), res: &res, emit: emit, now: now().UTC(), sections: names, waste: c.Waste}
+		if name == "licences" {
+			col.skus, col.warnings = jb.skus, jb.skuWarnings
+		}
 		j := &job{tenant: t.ID, users: cmp.Or(jb.Users, -1), pages: pages(name, family, jb.Users), count: counts[family[0]]}
 		g.Go(func() error {
 			return c.collectSection(withJob(gctx, j), col, family, results)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/subscribedskus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantreport/tenantreport/internal/section"
@@ -26,8 +25,14 @@ type Size struct {
 	// Premium is whether the tenant has Entra ID P1/P2, which sign-in
 	// activity and MFA registration need (nil: not known).
 	Premium *bool `json:"premium,omitempty"`
-	// roles are the tenant's Graph permissions, when surveyed.
-	roles []string
+	// roles are the tenant's Graph permissions, and skus its subscribed
+	// SKUs, when surveyed.
+	roles       []string
+	skus        []skuItem
+	skuWarnings int
+	// countRequests and skuRequests count the survey's requests, which the
+	// tenant's Result includes (those of its SKUs on the licences section).
+	countRequests, skuRequests *counter
 }
 
 // premium reports whether the tenant may have Entra ID P1/P2: yes unless
@@ -35,11 +40,11 @@ type Size struct {
 func (s Size) premium() bool { return s.Premium == nil || *s.Premium }
 
 // Survey asks Graph how large tenant t is: /users/$count (an advanced
-// query, so with ConsistencyLevel: eventual) and whether a subscribed SKU
-// carries an Entra ID P1/P2 service plan (AAD_PREMIUM, AAD_PREMIUM_P2,
-// part of Microsoft 365 E3/E5, Business Premium, EMS…). Two requests,
-// side by side; what either fails to tell stays unknown. The error is a
-// failed token exchange.
+// query, so with ConsistencyLevel: eventual) and its subscribed SKUs,
+// which say whether it has Entra ID P1/P2 and which the licences section
+// then shows without reading them again. Two requests, side by side; what
+// either fails to tell stays unknown. The error is a failed token
+// exchange.
 func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error) {
 	cred, roles, err := c.exchange(ctx, t)
 	if err != nil {
@@ -49,8 +54,7 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 	if err != nil {
 		return Size{}, err
 	}
-	ctx = withJob(ctx, &job{tenant: t.ID, users: -1, pages: 1, count: new(counter)})
-	size := Size{roles: roles}
+	size := Size{roles: roles, countRequests: new(counter), skuRequests: new(counter)}
 	var g errgroup.Group
 	gctx := ctx
 	g.Go(func() error {
@@ -60,7 +64,8 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 		ri.PathParameters = map[string]string{"baseurl": gs.GetAdapter().GetBaseUrl()}
 		ri.Headers.TryAdd("ConsistencyLevel", "eventual")
 		ri.Headers.TryAdd("Accept", "text/plain")
-		raw, err := gs.GetAdapter().SendPrimitive(gctx, ri, "[]byte", errorMapping)
+		ctx := withJob(gctx, &job{tenant: t.ID, users: -1, pages: 1, count: size.countRequests})
+		raw, err := gs.GetAdapter().SendPrimitive(ctx, ri, "[]byte", errorMapping)
 		if err != nil {
 			return graphError("users/$count", err)
 		}
@@ -73,28 +78,12 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 		return nil
 	})
 	g.Go(func() error {
-		ri, err := gs.SubscribedSkus().ToGetRequestInformation(gctx, &subscribedskus.SubscribedSkusRequestBuilderGetRequestConfiguration{
-			QueryParameters: &subscribedskus.SubscribedSkusRequestBuilderGetQueryParameters{Select: []string{"servicePlans"}},
-		})
-		if err != nil {
-			return err
-		}
-		col := &collection{adapter: gs.GetAdapter()}
-		premium := false
-		err = each(gctx, col, "subscribedSkus", ri, func(s struct {
-			ServicePlans []struct {
-				Name string `json:"servicePlanName"`
-			} `json:"servicePlans"`
-		}) error {
-			for _, p := range s.ServicePlans {
-				if strings.HasPrefix(p.Name, "AAD_PREMIUM") {
-					premium = true
-				}
-			}
-			return nil
-		})
+		// The licences section shows these SKUs: it is not read again.
+		col := &collection{gs: gs, adapter: gs.GetAdapter()}
+		skus, err := readSkus(withJob(gctx, &job{tenant: t.ID, users: -1, pages: 1, count: size.skuRequests}), col)
 		if err == nil {
-			size.Premium = &premium
+			premium := slices.ContainsFunc(skus, skuItem.premium)
+			size.Premium, size.skus, size.skuWarnings = &premium, skus, col.warnings
 		}
 		return nil
 	})

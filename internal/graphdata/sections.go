@@ -181,21 +181,50 @@ type skuItem struct {
 		Suspended int `json:"suspended"`
 		Warning   int `json:"warning"`
 	} `json:"prepaidUnits"`
+	ServicePlans []struct {
+		Name string `json:"servicePlanName"`
+	} `json:"servicePlans"`
 }
 
-func (c *collection) licences(ctx context.Context) (int, error) {
-	// subscribedSkus supports only $select: one page holds every SKU.
+// premium reports whether s carries an Entra ID P1/P2 plan (AAD_PREMIUM,
+// AAD_PREMIUM_P2: part of Microsoft 365 E3/E5, Business Premium, EMS…).
+func (s skuItem) premium() bool {
+	return slices.ContainsFunc(s.ServicePlans, func(p struct {
+		Name string `json:"servicePlanName"`
+	}) bool {
+		return strings.HasPrefix(p.Name, "AAD_PREMIUM")
+	})
+}
+
+// readSkus reads the tenant's subscribed SKUs: one page holds them all
+// (subscribedSkus supports only $select).
+func readSkus(ctx context.Context, c *collection) ([]skuItem, error) {
 	ri, err := c.gs.SubscribedSkus().ToGetRequestInformation(ctx, &subscribedskus.SubscribedSkusRequestBuilderGetRequestConfiguration{
 		QueryParameters: &subscribedskus.SubscribedSkusRequestBuilderGetQueryParameters{
-			Select: []string{"skuId", "skuPartNumber", "capabilityStatus", "consumedUnits", "prepaidUnits"},
+			Select: []string{"skuId", "skuPartNumber", "capabilityStatus", "consumedUnits", "prepaidUnits", "servicePlans"},
 		},
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	rows := 0
+	var skus []skuItem
 	err = each(ctx, c, "subscribedSkus", ri, func(it skuItem) error {
-		rows++
+		skus = append(skus, it)
+		return nil
+	})
+	return skus, err
+}
+
+// licences emits the SKUs the run's survey read, or reads them.
+func (c *collection) licences(ctx context.Context) (int, error) {
+	skus := c.skus
+	if skus == nil {
+		var err error
+		if skus, err = readSkus(ctx, c); err != nil {
+			return 0, err
+		}
+	}
+	for _, it := range skus {
 		l := section.Licence{SkuPartNumber: it.SkuPartNumber, SkuID: it.SkuID, ProductName: directory.ProductName(it.SkuID, it.SkuPartNumber),
 			CapabilityStatus: it.CapabilityStatus, Enabled: it.PrepaidUnits.Enabled, Consumed: it.ConsumedUnits,
 			Warning: it.PrepaidUnits.Warning, Suspended: it.PrepaidUnits.Suspended}
@@ -203,9 +232,11 @@ func (c *collection) licences(ctx context.Context) (int, error) {
 			c.res.UnusedLicences += l.Available()
 			l.Wasted = c.waste.Wasted(l.Available(), l.Enabled)
 		}
-		return c.emit("licences", l)
-	})
-	return rows, err
+		if err := c.emit("licences", l); err != nil {
+			return 0, err
+		}
+	}
+	return len(skus), nil
 }
 
 type roleDefinitionItem struct {
@@ -582,6 +613,8 @@ type collection struct {
 	now      time.Time
 	sections []string
 	waste    Waste
+	// skus are the SKUs the run's survey read (nil: not read).
+	skus []skuItem
 	// warnings counts the values of the section that could not be decoded
 	// and were left blank.
 	warnings int
