@@ -347,15 +347,14 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, job graphd
 		if cerr := sw.close(); err == nil {
 			err = cerr
 		}
-		paths[name] = sw.f.Name()
+		paths[name] = sw.path
 	}
-	if err == nil {
-		// Graph promises no order: sort each section by a stable key so
-		// two runs over the same directory write the same workbook.
-		for _, p := range paths {
-			if err = sortSpool(p); err != nil {
-				break
-			}
+	// Graph promises no order: sort each section by a stable key so two
+	// runs over the same directory write the same workbook. (A small one
+	// was sorted as it was written.)
+	for name, sw := range spools {
+		if err == nil && !sw.sorted {
+			err = sortSpool(paths[name])
 		}
 	}
 	tr.Duration = time.Since(start)

@@ -46,24 +46,48 @@ var (
 	maxRuns   = 64
 )
 
-// spoolWriter writes the rows of one tenant and section.
+// smallSpool is how many bytes of rows a spool writer keeps in memory
+// before it writes them to its file: a section of a small tenant is sorted
+// there and written once, in order, instead of being written, read back,
+// sorted and written again (which is most of a run over many small
+// tenants). Tenants are collected in parallel: this times the sections of
+// Runner.Parallel tenants is its memory bound.
+var smallSpool = 16 << 10
+
+// spoolWriter writes the rows of one tenant and section: in memory while
+// they are few, then to its file.
 type spoolWriter struct {
-	f   *os.File
-	buf *bufio.Writer
+	path   string
+	header spoolHeader
+	lines  []spoolLine // the rows, until they outgrow smallSpool
+	size   int
+	f      *os.File // nil while the rows are in memory
+	buf    *bufio.Writer
+	// sorted is set by close when it wrote the rows in key order.
+	sorted bool
 }
 
 func createSpool(path string, h spoolHeader) (*spoolWriter, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("run: spool: %w", err)
-	}
-	w := &spoolWriter{f: f, buf: bufio.NewWriterSize(f, 64<<10)}
 	h.Schema = spoolSchema
-	if err := json.NewEncoder(w.buf).Encode(h); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("run: spool: %w", err)
+	return &spoolWriter{path: path, header: h}, nil
+}
+
+// open creates the spool's file and writes its header and the rows held so
+// far.
+func (w *spoolWriter) open() error {
+	f, err := os.Create(w.path)
+	if err != nil {
+		return fmt.Errorf("run: spool: %w", err)
 	}
-	return w, nil
+	w.f, w.buf = f, bufio.NewWriterSize(f, 8<<10)
+	if err := json.NewEncoder(w.buf).Encode(w.header); err != nil {
+		return fmt.Errorf("run: spool: %w", err)
+	}
+	for _, l := range w.lines {
+		w.put(l.key, l.row)
+	}
+	w.lines = nil
+	return nil
 }
 
 // write appends row under its key.
@@ -76,6 +100,17 @@ func (w *spoolWriter) write(row section.Row) error {
 }
 
 func (w *spoolWriter) writeLine(key string, row []byte) error {
+	if w.f == nil {
+		w.lines = append(w.lines, spoolLine{key, bytes.Clone(row)})
+		if w.size += len(key) + len(row); w.size <= smallSpool {
+			return nil
+		}
+		return w.open()
+	}
+	return w.put(key, row)
+}
+
+func (w *spoolWriter) put(key string, row []byte) error {
 	w.buf.WriteString(key)
 	w.buf.WriteByte('\t')
 	w.buf.Write(row)
@@ -95,7 +130,19 @@ func cleanKey(k string) string {
 	}, k)
 }
 
+// close writes what is left; rows still in memory are sorted and written
+// in key order, marked sorted.
 func (w *spoolWriter) close() error {
+	if w.f == nil {
+		slices.SortStableFunc(w.lines, func(a, b spoolLine) int { return cmp.Compare(a.key, b.key) })
+		w.header.Sorted, w.sorted = true, true
+		if err := w.open(); err != nil {
+			if w.f != nil {
+				w.f.Close()
+			}
+			return err
+		}
+	}
 	err := w.buf.Flush()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr

@@ -33,10 +33,16 @@ func TestSortSpool(t *testing.T) {
 		name  string
 		rows  int
 		chunk int
-	}{{"empty", 0, 1 << 20}, {"in memory", 500, 1 << 20}, {"merged", 5000, 4 << 10}} {
+		// small is a spool that stays in memory until closed, and is then
+		// written sorted, without sortSpool.
+		small bool
+	}{{"empty", 0, 1 << 20, true}, {"in memory", 500, 1 << 20, false}, {"merged", 5000, 4 << 10, false}, {"small", 60, 1 << 20, true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func(old int) { sortChunk = old }(sortChunk)
+			defer func(old, small int) { sortChunk, smallSpool = old, small }(sortChunk, smallSpool)
 			sortChunk = tt.chunk
+			if !tt.small {
+				smallSpool = 0
+			}
 			path := filepath.Join(t.TempDir(), "s.spool")
 			w, err := createSpool(path, spoolHeader{Section: "users", Tenant: "t"})
 			if err != nil {
@@ -54,8 +60,13 @@ func TestSortSpool(t *testing.T) {
 			if err := w.close(); err != nil {
 				t.Fatal(err)
 			}
-			if err := sortSpool(path); err != nil {
-				t.Fatalf("sortSpool = %v", err)
+			if w.sorted != tt.small {
+				t.Errorf("sorted as written = %v, want %v", w.sorted, tt.small)
+			}
+			if !w.sorted {
+				if err := sortSpool(path); err != nil {
+					t.Fatalf("sortSpool = %v", err)
+				}
 			}
 			slices.SortStableFunc(want, func(a, b spoolRow) int {
 				if a.K < b.K {
@@ -86,6 +97,8 @@ func TestSortSpool(t *testing.T) {
 // TestReadSpoolRefusesUnsorted: the workbook reads spools in key order, so
 // a spool that sortSpool never saw is an error, not rows in Graph's order.
 func TestReadSpoolRefusesUnsorted(t *testing.T) {
+	defer func(old int) { smallSpool = old }(smallSpool)
+	smallSpool = 0 // to the file at once, in Graph's order
 	path := filepath.Join(t.TempDir(), "s.spool")
 	w, err := createSpool(path, spoolHeader{Section: "users", Tenant: "t"})
 	if err != nil {
