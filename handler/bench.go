@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -71,15 +72,20 @@ type benchResult struct {
 	// the last tenant was read: writing and storing the workbook.
 	workbook float64
 	// requests and throttled are the emulator's count of Graph requests
-	// and 429s; recRequests, recThrottled and retries are the record's.
-	requests, throttled                int
-	recRequests, recThrottled, retries int
+	// and 429s; recThrottled and retries are the record's.
+	requests, throttled   int
+	recThrottled, retries int
 	// failedSections are the sections that failed (not those a tenant
 	// cannot serve): a baseline that gave up on 429s reads less.
 	failedSections int
 	state          run.State
 	peakRSS        int64 // bytes
-	log            string
+	// cpu is the child's CPU time (user and system); emulatorCPU this
+	// process's during the run, which is the emulator's.
+	cpu, emulatorCPU time.Duration
+	// throttledBy counts the 429s by the emulator's budget ("signin/app").
+	throttledBy map[string]int
+	log         string
 }
 
 // bench is `handler bench`: tenantreport's scheduler against two baselines
@@ -263,14 +269,22 @@ func benchOne(ctx context.Context, exe, dir string, w *emulator.World, v benchVa
 		cmd.Stdout = io.MultiWriter(logFile, stderr)
 		cmd.Stderr = cmd.Stdout
 	}
+	cpu0 := selfCPU()
 	start := time.Now()
 	err = cmd.Run()
 	res.wall = time.Since(start)
-	if cmd.ProcessState != nil {
-		res.peakRSS = maxRSS(cmd.ProcessState)
+	res.emulatorCPU = selfCPU() - cpu0
+	if ps := cmd.ProcessState; ps != nil {
+		res.peakRSS = maxRSS(ps)
+		res.cpu = ps.UserTime() + ps.SystemTime()
 	}
 	m := em.Server.Metrics()
 	res.throttled = m.TooManyRequests
+	res.throttledBy = map[string]int{}
+	for k, n := range m.Throttled {
+		budget, _, _ := strings.Cut(k, " ") // "family/scope tenant"
+		res.throttledBy[budget] += n
+	}
 	for k, n := range m.Requests {
 		// A request inside a $batch counts under its own route too.
 		if strings.HasPrefix(k, "graph ") && !strings.HasPrefix(k, "graph /$batch ") {
@@ -299,7 +313,6 @@ func benchOne(ctx context.Context, exe, dir string, w *emulator.World, v benchVa
 		res.workbook = float64(rec.Finished.Sub(rec.Collected)) / float64(total)
 	}
 	for _, t := range rec.Tenants {
-		res.recRequests += t.Requests
 		res.recThrottled += t.Throttled
 		res.retries += t.Retries
 		for _, s := range t.Sections {
@@ -342,23 +355,28 @@ func benchBound(w *emulator.World) (bound time.Duration, desc string) {
 	p := graphdata.DefaultPacing()
 	p.TimeScale = scale
 	tr := graphdata.NewTransport(nil, p)
+	var latency time.Duration
+	if l := w.Latency; l != nil {
+		latency = time.Duration(float64(l.Fixed+l.Median) * scale)
+	}
 	var planned []graphdata.Planned
-	users, premium := 0, 0
+	allUsers, premium := 0, 0
 	for _, t := range w.Tenants {
 		if t.BlockedByConditionalAccess || t.ServicePrincipalDisabled || (t.AppProvisioned != nil && !*t.AppProvisioned) ||
 			(t.Faults != nil && t.Faults.Outage) || (t.Faults == nil && w.Faults != nil && w.Faults.Outage) {
 			continue
 		}
-		size := graphdata.Size{Users: t.Users, Premium: true}
+		users, isPremium := t.Users, true
 		switch {
 		case t.Premium != nil && t.Recorded == "":
-			size.Premium = *t.Premium
+			isPremium = *t.Premium
 		case t.Recorded != "" || len(t.Licenses) > 0:
 			// The emulator's count: a recorded tenant's users are in its
 			// files, a licence's plans in the emulator's SKU table.
 			e := w.ExpectTenant(t.ID)
-			size.Users, size.Premium = e.Users, e.Premium
+			users, isPremium = e.Users, e.Premium
 		}
+		size := graphdata.Size{Users: users, Premium: &isPremium, Latency: latency}
 		roles := t.Grants
 		if roles == nil {
 			roles = emulator.KnownPermissions()
@@ -369,28 +387,25 @@ func benchBound(w *emulator.World) (bound time.Duration, desc string) {
 				sections = append(sections, name)
 			}
 		}
-		users += size.Users
-		if size.Premium {
+		allUsers += users
+		if isPremium {
 			premium++
 		}
 		planned = append(planned, graphdata.Planned{Tenant: t.ID, Size: size, Sections: sections})
 	}
-	var latency time.Duration
-	if l := w.Latency; l != nil {
-		latency = time.Duration(float64(l.Fixed+l.Median) * scale)
-	}
 	desc = fmt.Sprintf("%d tenants (%d read, %d premium), %d users, time scale %g, median latency %s scaled",
-		len(w.Tenants), len(planned), premium, users, scale, latency)
-	return tr.Plan(planned, latency).Remaining(), desc
+		len(w.Tenants), len(planned), premium, allUsers, scale, latency)
+	return tr.Plan(planned).Remaining(), desc
 }
 
 // benchTable prints one world's table: the runs and the bound.
 func benchTable(w io.Writer, world, desc string, bound time.Duration, results []benchResult) {
 	fmt.Fprintf(w, "\n%s: %s\n\n", world, desc)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\twall s\tcollect s\tpredicted s\t429s\trequests\tretries\tpeak RSS MB\tworkbook %\tR\tstate\t")
+	fmt.Fprintln(tw, "\twall s\tcollect s\tpredicted s\t429s\trequests\tretries\tpeak RSS MB\tworkbook %\tR\tCPU s\temulator CPU s\tstate\t")
 	row := func(label string, cells ...string) {
-		fmt.Fprintln(tw, label+"\t"+strings.Join(cells, "\t")+"\t")
+		// Labels align left: padded to the longest, which AlignRight then leaves be.
+		fmt.Fprintf(tw, "%-18s\t%s\t\n", label, strings.Join(cells, "\t"))
 	}
 	// tenantreport first, then the bound, then the baselines.
 	ordered := slices.Clone(results)
@@ -400,14 +415,14 @@ func benchTable(w io.Writer, world, desc string, bound time.Duration, results []
 	var notes []string
 	for i, r := range ordered {
 		if i == 0 && r.variant.name != "tenantreport" {
-			row("lower bound", seconds(bound), seconds(bound), "-", "-", "-", "-", "-", "-", "1.00", "-")
+			row("lower bound", seconds(bound), seconds(bound), "-", "-", "-", "-", "-", "-", "1.00", "-", "-", "-")
 		}
 		switch {
 		case r.skipped != "":
-			row(r.variant.label, r.skipped, "", "", "", "", "", "", "", "", "")
+			row(r.variant.label, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "skipped")
 			notes = append(notes, r.variant.label+" "+r.skipped)
 		case r.err != nil:
-			row(r.variant.label, "failed", "", "", "", "", "", "", "", "", "")
+			row(r.variant.label, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "failed")
 			notes = append(notes, fmt.Sprintf("%s failed: %v; see %s", r.variant.label, r.err, r.log))
 		default:
 			predicted, retries := "-", "n/a"
@@ -422,14 +437,20 @@ func benchTable(w io.Writer, world, desc string, bound time.Duration, results []
 			}
 			row(r.variant.label, seconds(r.wall), seconds(r.collect), predicted, strconv.Itoa(r.throttled), strconv.Itoa(r.requests),
 				retries, fmt.Sprintf("%.1f", mib(r.peakRSS)), fmt.Sprintf("%.1f", 100*r.workbook),
-				fmt.Sprintf("%.2f", ratio(r.collect, bound)), state)
+				fmt.Sprintf("%.2f", ratio(r.collect, bound)), seconds(r.cpu), seconds(r.emulatorCPU), state)
+			if r.variant.paced && r.throttled > 0 {
+				notes = append(notes, fmt.Sprintf("%s: 429s by budget: %s", r.variant.label, countList(r.throttledBy)))
+			}
+			if r.variant.paced && bound > 0 && math.Abs(float64(r.predicted-bound)) > 0.1*float64(bound) {
+				notes = append(notes, fmt.Sprintf("%s: the run predicted %s s, the world's bound is %s s", r.variant.label, seconds(r.predicted), seconds(bound)))
+			}
 			if r.throttled != r.recThrottled {
 				notes = append(notes, fmt.Sprintf("%s: the emulator answered %d 429s, the run record counts %d",
 					r.variant.label, r.throttled, r.recThrottled))
 			}
 		}
 		if i == 0 && r.variant.name == "tenantreport" {
-			row("lower bound", seconds(bound), seconds(bound), "-", "-", "-", "-", "-", "-", "1.00", "-")
+			row("lower bound", seconds(bound), seconds(bound), "-", "-", "-", "-", "-", "-", "1.00", "-", "-", "-")
 		}
 	}
 	tw.Flush()
@@ -463,6 +484,15 @@ func benchDirName(world string) string {
 	return strings.TrimSuffix(filepath.Base(world), ".json")
 }
 
+// selfCPU is the CPU time this process has used, all threads.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // maxRSS is the peak resident set size of an exited child in bytes.
 func maxRSS(ps *os.ProcessState) int64 {
 	ru, ok := ps.SysUsage().(*syscall.Rusage)
@@ -473,6 +503,15 @@ func maxRSS(ps *os.ProcessState) int64 {
 		return int64(ru.Maxrss) // bytes on macOS
 	}
 	return int64(ru.Maxrss) * 1024 // KiB on Linux
+}
+
+// countList is counts as "key n, key n", by key.
+func countList(counts map[string]int) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	return strings.Join(out, ", ")
 }
 
 func splitList(s string) []string {

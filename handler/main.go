@@ -123,4 +123,5 @@ commands:
   consent-url --tenant ID   print the admin-consent URL of the bridge app
   permissions               print the Graph permissions the enabled sections need
   reports list|show|download   read runs and workbooks from storage (handler reports help)
+  bench     tenantreport's scheduler against two baselines on the emulator's worlds (BENCHMARKS.md)
 `

@@ -25,6 +25,8 @@ type Size struct {
 	// Premium is whether the tenant has Entra ID P1/P2, which sign-in
 	// activity and MFA registration need (nil: not known).
 	Premium *bool `json:"premium,omitempty"`
+	// Latency is how long Graph took to answer the survey's request.
+	Latency time.Duration `json:"-"`
 	// roles are the tenant's Graph permissions, and skus its subscribed
 	// SKUs, when surveyed.
 	roles       []string
@@ -65,7 +67,9 @@ func (c *Collector) Survey(ctx context.Context, t settings.Tenant) (Size, error)
 		ri.Headers.TryAdd("ConsistencyLevel", "eventual")
 		ri.Headers.TryAdd("Accept", "text/plain")
 		ctx := withJob(gctx, &job{tenant: t.ID, users: -1, pages: 1, count: size.countRequests})
+		start := time.Now()
 		raw, err := gs.GetAdapter().SendPrimitive(ctx, ri, "[]byte", errorMapping)
+		size.Latency = time.Since(start)
 		if err != nil {
 			return graphError("users/$count", err)
 		}
@@ -117,17 +121,33 @@ type Planned struct {
 }
 
 // Plan predicts the requests a run of tenants makes of each budget, and
-// its longest chain when each request takes latency. The prediction is a
-// lower bound: what Graph's budgets and the chains allow at best.
-func (t *Transport) Plan(tenants []Planned, latency time.Duration) *Plan {
-	p := &Plan{t: t, buckets: map[string]*planned{}, start: time.Now()}
+// its longest chain of requests one after another (a tenant's token
+// exchange, then the pages of its longest section), each taking the
+// latency the surveys saw: their 10th percentile, as a thousand surveys at
+// once also measure their own queueing. The prediction is a lower bound:
+// what Graph's budgets and the chains allow at best.
+func (t *Transport) Plan(tenants []Planned) *Plan {
+	p := &Plan{t: t, buckets: map[string]*planned{}}
 	if !t.paced() {
 		return p
 	}
+	var seen []time.Duration
+	for _, tn := range tenants {
+		if tn.Size.Latency > 0 {
+			seen = append(seen, tn.Size.Latency)
+		}
+	}
+	var latency time.Duration
+	if len(seen) > 0 {
+		slices.Sort(seen)
+		latency = seen[len(seen)/10]
+	}
 	for _, tn := range tenants {
 		j := &job{tenant: tn.Tenant, users: tn.Size.Users}
+		chains := map[string]int{}
 		for _, r := range predictRequests(tn) {
-			p.chain = max(p.chain, time.Duration(r.n)*latency)
+			chains[r.section] += r.n
+			p.chain = max(p.chain, time.Duration(1+chains[r.section])*latency)
 			for _, c := range t.charges(j, r.request) {
 				if c.Limit.Rate == 0 {
 					continue
@@ -141,6 +161,7 @@ func (t *Transport) Plan(tenants []Planned, latency time.Duration) *Plan {
 			}
 		}
 	}
+	p.start = time.Now()
 	return p
 }
 
@@ -163,25 +184,23 @@ func (p *Plan) Remaining() time.Duration {
 	return time.Duration(max(worst, 0) * float64(time.Second))
 }
 
+// predicted is n requests like request, one after another, of a section.
 type predicted struct {
 	request
-	n int
+	section string
+	n       int
 }
 
-// predictRequests lists the requests a tenant's sections make, by kind.
+// predictRequests lists the requests a tenant's sections make, in the
+// order each section makes them. Collections whose size the survey does
+// not tell (devices, role assignments, apps) are predicted as one page per
+// 999 users, at least one.
 func predictRequests(tn Planned) []predicted {
 	pagesOf := func(per int) int { return max(1, (tn.Size.Users+per-1)/per) }
 	var out []predicted
-	add := func(path, sel string, top, n int) {
-		q := "?"
-		if sel != "" {
-			q += "$select=" + sel + "&"
-		}
-		if top > 0 {
-			q += "$top=" + strconv.Itoa(top)
-		}
-		u, _ := url.Parse("/v1.0" + path + q)
-		out = append(out, predicted{classify(u), n})
+	add := func(name, request string, n int) {
+		u, _ := url.Parse("/v1.0" + request)
+		out = append(out, predicted{classify(u), name, n})
 	}
 	has := func(name string) bool {
 		sec, ok := section.Lookup(name)
@@ -189,27 +208,41 @@ func predictRequests(tn Planned) []predicted {
 	}
 	switch {
 	case has("signin") && tn.Size.premium():
-		add("/users", "id,signInActivity", topSignIn, pagesOf(topSignIn))
+		add("users", "/users?$select=id,signInActivity&$top="+strconv.Itoa(topSignIn), pagesOf(topSignIn))
 	case has("users") || has("guests") || has("signin"):
-		add("/users", "id", topDirectory, pagesOf(topDirectory))
+		add("users", "/users?$select=id&$top="+strconv.Itoa(topDirectory), pagesOf(topDirectory))
+	}
+	if has("tenant") {
+		add("tenant", "/organization?$select=id", 1)
+		add("tenant", "/domains", 1)
+	}
+	if has("licences") && tn.Size.skus == nil {
+		add("licences", "/subscribedSkus?$select=skuId", 1)
+	}
+	if has("roles") {
+		add("roles", "/roleManagement/directory/roleDefinitions?$select=id", 1)
+		add("roles", "/roleManagement/directory/roleAssignments?$expand=principal", 1)
 	}
 	if has("mfa") && tn.Size.premium() {
-		add("/reports/authenticationMethods/userRegistrationDetails", "", topRegistered, pagesOf(topRegistered))
+		add("mfa", "/reports/authenticationMethods/userRegistrationDetails", pagesOf(topRegistered))
+	}
+	if has("devices") {
+		add("devices", "/devices?$select=id&$top="+strconv.Itoa(topDirectory), pagesOf(topDirectory))
 	}
 	if has("conditionalaccess") {
-		add("/identity/conditionalAccess/policies", "", 0, 1)
-	}
-	if has("securescore") {
-		add("/security/secureScores", "", 1, 1)
+		add("conditionalaccess", "/identity/conditionalAccess/policies", 1)
 	}
 	if has("appcredentials") {
-		add("/applications", "id,keyCredentials", topDirectory, 1)
-		add("/servicePrincipals", "id,keyCredentials", topDirectory, 1)
+		add("appcredentials", "/applications?$select=id,keyCredentials&$top="+strconv.Itoa(topDirectory), 1)
+		add("appcredentials", "/servicePrincipals?$select=id,keyCredentials&$top="+strconv.Itoa(topDirectory), 1)
+	}
+	if has("securescore") {
+		add("securescore", "/security/secureScores?$top=1", 1)
 	}
 	return out
 }
 
 // Plan predicts a run of tenants (see [Transport.Plan]).
-func (c *Collector) Plan(tenants []Planned, latency time.Duration) *Plan {
-	return c.Transport.Plan(tenants, latency)
+func (c *Collector) Plan(tenants []Planned) *Plan {
+	return c.Transport.Plan(tenants)
 }

@@ -42,7 +42,7 @@ import (
 type Collector interface {
 	Collect(ctx context.Context, job graphdata.Job, emit func(section string, row any) error) (graphdata.Result, error)
 	Survey(ctx context.Context, t settings.Tenant) (graphdata.Size, error)
-	Plan(tenants []graphdata.Planned, latency time.Duration) *graphdata.Plan
+	Plan(tenants []graphdata.Planned) *graphdata.Plan
 }
 
 // Uploader stores a finished object under name; the object must not be
@@ -235,15 +235,13 @@ type tenantRun struct {
 // is planned as unknown: its Collect will say why) and predicts the run.
 func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections []string) ([]graphdata.Size, *graphdata.Plan) {
 	sizes := make([]graphdata.Size, len(tenants))
-	took := make([]time.Duration, len(tenants))
 	failed := make([]bool, len(tenants))
 	var g errgroup.Group
 	for i, t := range tenants {
 		g.Go(func() error {
-			start := time.Now()
 			var err error
 			sizes[i], err = r.Collector.Survey(ctx, t)
-			took[i], failed[i] = time.Since(start), err != nil
+			failed[i] = err != nil
 			return nil
 		})
 	}
@@ -254,14 +252,7 @@ func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections [
 			planned = append(planned, graphdata.Planned{Tenant: t.ID, Size: sizes[i], Sections: sections})
 		}
 	}
-	// A survey is a token exchange and then two requests side by side: the
-	// median of half its time is the latency a chain of requests sees.
-	slices.Sort(took)
-	var latency time.Duration
-	if len(took) > 0 {
-		latency = took[len(took)/2] / 2
-	}
-	return sizes, r.Collector.Plan(planned, latency)
+	return sizes, r.Collector.Plan(planned)
 }
 
 // collect reads the sections of every tenant into dir and returns the
