@@ -54,7 +54,9 @@ func (f apiCollector) Survey(context.Context, settings.Tenant) (graphdata.Size, 
 	return graphdata.Size{}, nil
 }
 
-func (f apiCollector) Plan([]graphdata.Planned) *graphdata.Plan { return nil }
+func (f apiCollector) Mark() graphdata.Mark { return graphdata.Mark{} }
+
+func (f apiCollector) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
 
 // apiDirectory serves usersPerTenant users of every tenant in the users
 // section and nothing, successfully, in any other.

@@ -123,11 +123,11 @@ type Planned struct {
 // Plan predicts the requests a run of tenants makes of each budget, and
 // its longest chain of requests one after another (a tenant's token
 // exchange, then the pages of its longest section), each taking the
-// latency the surveys saw: their 10th percentile, as a thousand surveys at
-// once also measure their own queueing. The prediction is a lower bound:
-// what Graph's budgets and the chains allow at best.
-func (t *Transport) Plan(tenants []Planned) *Plan {
-	p := &Plan{t: t, buckets: map[string]*planned{}}
+// latency the surveys saw: their 90th percentile, as a run ends with its
+// slowest chain, whose requests are in the tail. The prediction is what
+// Graph's budgets and the chains allow at best.
+func (t *Transport) Plan(tenants []Planned, since Mark) *Plan {
+	p := &Plan{t: t, buckets: map[string]*planned{}, start: since.at}
 	if !t.paced() {
 		return p
 	}
@@ -140,7 +140,7 @@ func (t *Transport) Plan(tenants []Planned) *Plan {
 	var latency time.Duration
 	if len(seen) > 0 {
 		slices.Sort(seen)
-		latency = seen[len(seen)/10]
+		latency = seen[len(seen)*9/10]
 	}
 	for _, tn := range tenants {
 		j := &job{tenant: tn.Tenant, users: tn.Size.Users}
@@ -154,15 +154,31 @@ func (t *Transport) Plan(tenants []Planned) *Plan {
 				}
 				b := p.buckets[c.Key]
 				if b == nil {
-					b = &planned{rate: c.Limit.Rate, burst: c.Limit.Burst, granted: t.sched.Granted(c.Key)}
+					b = &planned{rate: c.Limit.Rate, burst: c.Limit.Burst, granted: since.granted[c.Key]}
 					p.buckets[c.Key] = b
 				}
 				b.units += c.Units * float64(r.n)
 			}
 		}
 	}
-	p.start = time.Now()
 	return p
+}
+
+// Mark is what the budgets had served at a moment: a plan made later
+// counts what was served since as done.
+type Mark struct {
+	at      time.Time
+	granted map[string]float64
+}
+
+// Mark returns the budgets as they are now, for a [Transport.Plan] made
+// once the tenants' sizes are known.
+func (t *Transport) Mark() Mark {
+	m := Mark{at: time.Now()}
+	if t.paced() {
+		m.granted = t.sched.Served()
+	}
+	return m
 }
 
 // Remaining is how long the rest of the plan takes at best, from what the
@@ -242,7 +258,10 @@ func predictRequests(tn Planned) []predicted {
 	return out
 }
 
+// Mark marks the budgets before a run (see [Transport.Mark]).
+func (c *Collector) Mark() Mark { return c.Transport.Mark() }
+
 // Plan predicts a run of tenants (see [Transport.Plan]).
-func (c *Collector) Plan(tenants []Planned) *Plan {
-	return c.Transport.Plan(tenants)
+func (c *Collector) Plan(tenants []Planned, since Mark) *Plan {
+	return c.Transport.Plan(tenants, since)
 }

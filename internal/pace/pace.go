@@ -303,6 +303,17 @@ func (s *Scheduler) Used(c Charge, fraction float64) {
 	}
 }
 
+// Served returns the units each bucket has served so far, by key.
+func (s *Scheduler) Served() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]float64, len(s.buckets))
+	for k, b := range s.buckets {
+		m[k] = b.granted
+	}
+	return m
+}
+
 // Granted returns the units the bucket named key has served so far.
 func (s *Scheduler) Granted(key string) float64 {
 	s.mu.Lock()

@@ -113,7 +113,9 @@ func (f collectorAdapter) Survey(context.Context, settings.Tenant) (graphdata.Si
 	return graphdata.Size{}, nil
 }
 
-func (f collectorAdapter) Plan([]graphdata.Planned) *graphdata.Plan { return nil }
+func (f collectorAdapter) Mark() graphdata.Mark { return graphdata.Mark{} }
+
+func (f collectorAdapter) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
 
 // TestHostileWorkbook writes a report of hostile directory data: the
 // workbook opens (in excelize and LibreOffice), every text stays text, and

@@ -42,7 +42,8 @@ import (
 type Collector interface {
 	Collect(ctx context.Context, job graphdata.Job, emit func(section string, row any) error) (graphdata.Result, error)
 	Survey(ctx context.Context, t settings.Tenant) (graphdata.Size, error)
-	Plan(tenants []graphdata.Planned) *graphdata.Plan
+	Mark() graphdata.Mark
+	Plan(tenants []graphdata.Planned, since graphdata.Mark) *graphdata.Plan
 }
 
 // Uploader stores a finished object under name; the object must not be
@@ -163,26 +164,49 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	}
 	defer os.RemoveAll(dir)
 
-	sizes, plan := r.plan(ctx, tenants, sections)
-	rec.Predicted = plan.Remaining()
-	rec.Expected = r.now().Add(rec.Predicted)
-	log.InfoContext(ctx, "run planned", "predicted", rec.Predicted, "expected_finish", rec.Expected)
-	if err := save(ctx, rec); err != nil {
-		return rec, fmt.Errorf("run: record: %w", err)
-	}
-	if r.Progress != nil {
-		r.Progress(rec.Info, nil)
-	}
+	// Each tenant is surveyed (its size, for its budgets and the run's
+	// prediction) and then collected. When every tenant is collected at
+	// once, each starts as soon as its own survey is in; otherwise all are
+	// surveyed first, so the largest start first.
+	mark := r.Collector.Mark()
+	sv := r.survey(ctx, tenants)
 	progress := newRecordWriter(ctx, log, save)
-	results := r.collect(ctx, log, dir, tenants, sizes, sections, func(done []TenantResult, last TenantResult) {
-		snap := rec
-		snap.TenantsDone, snap.Tenants = len(done), done
-		snap.Expected = r.now().Add(plan.Remaining())
-		progress.update(snap)
+	var (
+		mu      sync.Mutex // rec's prediction, current and the Progress calls
+		plan    *graphdata.Plan
+		current = rec // the record as last written
+	)
+	planned := make(chan struct{})
+	go func() {
+		defer close(planned)
+		p := r.Collector.Plan(sv.planned(tenants, sections), mark)
+		mu.Lock()
+		defer mu.Unlock()
+		plan, rec.Predicted = p, p.Remaining()
+		rec.Expected = r.now().Add(rec.Predicted)
+		log.InfoContext(ctx, "run planned", "predicted", rec.Predicted, "expected_finish", rec.Expected)
+		current.Predicted, current.Expected = rec.Predicted, rec.Expected
+		progress.update(current)
 		if r.Progress != nil {
-			r.Progress(snap.Info, &last)
+			r.Progress(current.Info, nil)
+		}
+	}()
+	if len(tenants) > r.Parallel {
+		<-planned
+	}
+	results := r.collect(ctx, log, dir, tenants, sv, sections, func(done []TenantResult, last TenantResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		current.TenantsDone, current.Tenants = len(done), done
+		if plan != nil {
+			current.Expected = r.now().Add(plan.Remaining())
+		}
+		progress.update(current)
+		if r.Progress != nil {
+			r.Progress(current.Info, &last)
 		}
 	})
+	<-planned
 	progress.close()
 	rec.Collected, rec.Expected = r.now(), time.Time{}
 	rec.TenantsDone = len(results)
@@ -231,38 +255,57 @@ type tenantRun struct {
 	spools map[string]string
 }
 
-// plan asks every tenant its size at once (a tenant that does not answer
-// is planned as unknown: its Collect will say why) and predicts the run.
-func (r *Runner) plan(ctx context.Context, tenants []settings.Tenant, sections []string) ([]graphdata.Size, *graphdata.Plan) {
-	sizes := make([]graphdata.Size, len(tenants))
-	failed := make([]bool, len(tenants))
-	var g errgroup.Group
+// survey is what the run learns of its tenants' sizes, as it arrives.
+type survey struct {
+	sizes  []graphdata.Size
+	failed []bool
+	ready  []chan struct{} // closed when a tenant's survey is in
+	wg     sync.WaitGroup
+}
+
+// survey asks every tenant its size at once. A tenant that does not
+// answer is unknown: its Collect will say why.
+func (r *Runner) survey(ctx context.Context, tenants []settings.Tenant) *survey {
+	sv := &survey{sizes: make([]graphdata.Size, len(tenants)), failed: make([]bool, len(tenants)), ready: make([]chan struct{}, len(tenants))}
 	for i, t := range tenants {
-		g.Go(func() error {
+		sv.ready[i] = make(chan struct{})
+		sv.wg.Go(func() {
+			defer close(sv.ready[i])
 			var err error
-			sizes[i], err = r.Collector.Survey(ctx, t)
-			failed[i] = err != nil
-			return nil
+			sv.sizes[i], err = r.Collector.Survey(ctx, t)
+			sv.failed[i] = err != nil
 		})
 	}
-	_ = g.Wait()
+	return sv
+}
+
+// size waits for tenant i's survey and returns what it found.
+func (sv *survey) size(i int) graphdata.Size {
+	<-sv.ready[i]
+	return sv.sizes[i]
+}
+
+// planned waits for every survey and returns the tenants that answered.
+func (sv *survey) planned(tenants []settings.Tenant, sections []string) []graphdata.Planned {
+	sv.wg.Wait()
 	var planned []graphdata.Planned
 	for i, t := range tenants {
-		if !failed[i] {
-			planned = append(planned, graphdata.Planned{Tenant: t.ID, Size: sizes[i], Sections: sections})
+		if !sv.failed[i] {
+			planned = append(planned, graphdata.Planned{Tenant: t.ID, Size: sv.sizes[i], Sections: sections})
 		}
 	}
-	return sizes, r.Collector.Plan(planned)
+	return planned
 }
 
 // collect reads the sections of every tenant into dir and returns the
 // results in report order. After each tenant it calls done with the
 // results so far, in report order, and the one that finished, never
-// concurrently. The tenants with
-// the most to read start first: with Premium, the longest chains of the
-// slowest budget (sign-in activity) are theirs, and the last of those
-// chains decides when the run finishes.
-func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sizes []graphdata.Size, sections []string, done func([]TenantResult, TenantResult)) []tenantRun {
+// concurrently. Each tenant is collected once its survey is in. When not
+// all tenants are collected at once, the surveys are all in and the
+// tenants with the most to read start first: with Premium, the longest
+// chains of the slowest budget (sign-in activity) are theirs, and the last
+// of those chains decides when the run finishes.
+func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tenants []settings.Tenant, sv *survey, sections []string, done func([]TenantResult, TenantResult)) []tenantRun {
 	results := make([]tenantRun, len(tenants))
 	var (
 		mu       sync.Mutex
@@ -272,22 +315,23 @@ func (r *Runner) collect(ctx context.Context, log *slog.Logger, dir string, tena
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		sa, sb := sizes[a], sizes[b]
-		if pa, pb := sa.Premium == nil || *sa.Premium, sb.Premium == nil || *sb.Premium; pa != pb {
-			if pa {
-				return -1
+	if len(tenants) > r.Parallel {
+		slices.SortStableFunc(order, func(a, b int) int {
+			sa, sb := sv.sizes[a], sv.sizes[b]
+			if pa, pb := sa.Premium == nil || *sa.Premium, sb.Premium == nil || *sb.Premium; pa != pb {
+				if pa {
+					return -1
+				}
+				return 1
 			}
-			return 1
-		}
-		return cmp.Compare(sb.Users, sa.Users)
-	})
+			return cmp.Compare(sb.Users, sa.Users)
+		})
+	}
 	var g errgroup.Group // not WithContext: one tenant's failure must not cancel the others
 	g.SetLimit(max(r.Parallel, 1))
 	for _, i := range order {
-		t := tenants[i]
-		job := graphdata.Job{Tenant: t, Sections: sections, Size: sizes[i]}
 		g.Go(func() error {
+			job := graphdata.Job{Tenant: tenants[i], Sections: sections, Size: sv.size(i)}
 			results[i] = r.collectTenant(ctx, log, job, filepath.Join(dir, fmt.Sprintf("tenant-%d", i)))
 			mu.Lock()
 			defer mu.Unlock()

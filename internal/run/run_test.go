@@ -32,7 +32,9 @@ func (f collectorFunc) Survey(context.Context, settings.Tenant) (graphdata.Size,
 	return graphdata.Size{}, nil
 }
 
-func (f collectorFunc) Plan([]graphdata.Planned) *graphdata.Plan { return nil }
+func (f collectorFunc) Mark() graphdata.Mark { return graphdata.Mark{} }
+
+func (f collectorFunc) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
 
 type uploaderFunc func(ctx context.Context, name string, r io.Reader) error
 
