@@ -250,8 +250,10 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 	claimed := map[string]bool{}
 	for _, name := range names {
 		// A section with a status is settled (not available); the users
-		// family is read by one pull, started by its first member.
-		if results[name].Status != "" || claimed[name] {
+		// family is read by one pull, started by its first member. (Claimed
+		// is asked first: a pull already running writes its members'
+		// status.)
+		if claimed[name] || results[name].Status != "" {
 			continue
 		}
 		claimed[name] = true
@@ -457,8 +459,15 @@ func (c *Collector) client(cred azcore.TokenCredential) (*msgraphsdk.GraphServic
 		return nil, fmt.Errorf("graphdata: %w", err)
 	}
 	adapter.SetBaseUrl(c.Endpoint + "/v1.0")
+	newClient.Lock()
+	defer newClient.Unlock()
 	return msgraphsdk.NewGraphServiceClient(adapter), nil
 }
+
+// newClient serialises NewGraphServiceClient, which sets kiota's
+// process-wide backing store factory (EnableBackingStore): two tenants'
+// clients made at once race on it.
+var newClient sync.Mutex
 
 func deref[T any](p *T) T {
 	var zero T
