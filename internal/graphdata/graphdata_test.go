@@ -2,6 +2,7 @@ package graphdata_test
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tenantreport/tenantreport/internal/emulator"
@@ -103,19 +104,22 @@ func TestCollectDiagnosesExchange(t *testing.T) {
 	}
 }
 
+// TestCollectStopsOnEmitError: rows that cannot be kept fail the tenant.
+// Sections are read at once, so emit is called concurrently, and others
+// may pass a row or a page more before they see the error.
 func TestCollectStopsOnEmitError(t *testing.T) {
 	world := emulator.SampleWorld()
 	_, c := collector(t, world)
 	stop := errors.New("disk full")
-	n := 0
-	_, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: world.Tenants[1].ID}}, func(string, any) error {
-		if n++; n == 10 {
+	var n atomic.Int64
+	res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: world.Tenants[1].ID}}, func(string, any) error {
+		if n.Add(1) >= 10 {
 			return stop
 		}
 		return nil
 	})
-	if !errors.Is(err, stop) || n != 10 {
-		t.Errorf("Collect = %v after %d rows, want the emit error after 10", err, n)
+	if !errors.Is(err, stop) || len(res.Sections) != 0 {
+		t.Errorf("Collect = %v with %d sections after %d rows, want the emit error and no section read", err, len(res.Sections), n.Load())
 	}
 }
 
