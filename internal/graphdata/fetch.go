@@ -39,16 +39,26 @@ func eachFirstPage[T any](ctx context.Context, c *collection, op string, ri *abs
 	return read(ctx, c, op, ri, false, fn)
 }
 
+// pageReads is how many times a page whose body is not JSON is read: a
+// body cut short is a broken transfer, not Graph's answer.
+const pageReads = 4
+
 func read[T any](ctx context.Context, c *collection, op string, ri *abs.RequestInformation, allPages bool, fn func(T) error) error {
 	for {
-		raw, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
-		if err != nil {
-			return graphError(op, err)
-		}
-		body, _ := raw.([]byte)
 		var p page
-		if err := json.Unmarshal(body, &p); err != nil {
-			return &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("response is not a Graph collection: %v", err)}
+		for attempt := 1; ; attempt++ {
+			raw, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+			if err != nil {
+				return graphError(op, err)
+			}
+			body, _ := raw.([]byte)
+			if err = json.Unmarshal(body, &p); err == nil {
+				break
+			}
+			if attempt == pageReads {
+				return &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: fmt.Sprintf("response is not a Graph collection (read %d times): %v", pageReads, err)}
+			}
+			p = page{}
 		}
 		for _, item := range p.Value {
 			var v T

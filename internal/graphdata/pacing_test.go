@@ -193,3 +193,59 @@ func TestConditionalAccessPacedPerTenant(t *testing.T) {
 		}
 	})
 }
+
+// TestGraphFaultsAreRetried: a tenant whose Graph answers 5xx, drops
+// connections and cuts bodies short, a tenth of the time each, is still
+// read in full: every section ok, every row there, the retries counted.
+// Another tenant, whose Graph is out, fails its sections with Graph's
+// answer after a bounded number of attempts, and does not hold up the
+// first.
+func TestGraphFaultsAreRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := manyTenants(2, 1200)
+		w.Tenants[0].Faults = &emulator.Faults{ServerErrors: 0.1, Resets: 0.1, Malformed: 0.1}
+		w.Tenants[1].Faults = &emulator.Faults{Outage: true}
+		s, c, _ := pacedCollector(t, w)
+		flaky, out := w.Tenants[0], w.Tenants[1]
+		rows := map[string]int{}
+		var mu sync.Mutex
+		res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: flaky.ID}, Size: graphdata.Size{Users: flaky.Users}}, func(name string, _ any) error {
+			mu.Lock()
+			defer mu.Unlock()
+			rows[name]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sr := range res.Sections {
+			if sr.Status != graphdata.SectionOK {
+				t.Errorf("flaky tenant: section %s %s: %s", sr.Section, sr.Status, sr.Reason)
+			}
+		}
+		if rows["users"] != flaky.Users || rows["devices"] != flaky.Devices {
+			t.Errorf("flaky tenant: %d users, %d devices; want %d, %d", rows["users"], rows["devices"], flaky.Users, flaky.Devices)
+		}
+		m := s.Metrics()
+		faults := m.Faults["5xx "+flaky.ID] + m.Faults["reset "+flaky.ID] + m.Faults["malformed "+flaky.ID]
+		if faults == 0 || res.Retries == 0 {
+			t.Errorf("%d faults injected, %d retries; want some of each", faults, res.Retries)
+		}
+
+		start := time.Now()
+		res, err = c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: out.ID}, Size: graphdata.Size{Users: out.Users}}, func(string, any) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sr := range res.Sections {
+			if sr.Status != graphdata.SectionFailed || !strings.Contains(sr.Reason, "503") {
+				t.Errorf("tenant out: section %s %s: %q; want failed with Graph's 503", sr.Section, sr.Status, sr.Reason)
+			}
+		}
+		// Four retries, each after the 503's Retry-After of 10 s, its
+		// sections side by side.
+		if took := time.Since(start); took < 40*time.Second || took > 45*time.Second {
+			t.Errorf("a tenant whose Graph is out took %v to give up, want 40 s and its latency (4 retries × Retry-After 10 s)", took)
+		}
+	})
+}

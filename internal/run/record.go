@@ -76,9 +76,10 @@ type Info struct {
 	Attempts     int `json:"attempts,omitempty"`
 	TenantsTotal int `json:"tenantsTotal"`
 	TenantsDone  int `json:"tenantsDone"`
-	// Predicted is the run's collection time at best, from the tenants'
-	// sizes and Graph's budgets, as predicted when it started; Expected is
-	// when collection should finish, updated as tenants finish.
+	// Predicted is the run's collection time (from Started) at best, from
+	// the tenants' sizes and Graph's budgets, as predicted once they were
+	// surveyed; Expected is when collection should finish, updated as
+	// tenants finish.
 	Predicted time.Duration `json:"predictedNs,omitempty"`
 	Expected  time.Time     `json:"expectedFinish,omitzero"`
 	// Report is the workbook's name in the store, set once it is uploaded.

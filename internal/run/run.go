@@ -182,8 +182,9 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		p := r.Collector.Plan(sv.planned(tenants, sections), mark)
 		mu.Lock()
 		defer mu.Unlock()
-		plan, rec.Predicted = p, p.Remaining()
-		rec.Expected = r.now().Add(rec.Predicted)
+		plan = p
+		rec.Expected = r.now().Add(p.Remaining())
+		rec.Predicted = rec.Expected.Sub(rec.Started)
 		log.InfoContext(ctx, "run planned", "predicted", rec.Predicted, "expected_finish", rec.Expected)
 		current.Predicted, current.Expected = rec.Predicted, rec.Expected
 		progress.update(current)
