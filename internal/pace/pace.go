@@ -56,10 +56,11 @@ type Charge struct {
 // The service counts a request when it arrives, a little after it was
 // granted here, and two requests granted in turn may arrive closer
 // together than they were granted (or in the other order): the margin
-// absorbs up to jitter of that (50 ms: a loaded machine's scheduling, more than a network's). A saturated bucket still serves at its
-// full rate; only the first request of a busy spell waits the margin.
+// absorbs up to jitter of that (100 ms: a loaded machine's scheduling, more
+// than a network's). A saturated bucket still serves at its full rate;
+// only the first request of a busy spell waits the margin.
 const (
-	jitter    = 50 * time.Millisecond
+	jitter    = 100 * time.Millisecond
 	minMargin = 0.02
 )
 
