@@ -434,6 +434,44 @@ func TestEmulateThenRun(t *testing.T) {
 	checkSampleReport(t, world, f)
 }
 
+// TestRunWithoutManagedIdentity: when the managed identity endpoint does
+// not answer, `handler run` fails once, saying so, without asking any
+// tenant, and its run record says why.
+func TestRunWithoutManagedIdentity(t *testing.T) {
+	bin := handlerBinary(t)
+	env := startEmulate(t)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "IDENTITY_ENDPOINT=") {
+			env[i] = "IDENTITY_ENDPOINT=http://127.0.0.1:1/msi/token" // nothing listens there
+		}
+	}
+	out := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), bin, "run", "--out", out)
+	cmd.Env = env
+	res, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("run succeeded without a managed identity:\n%s", res)
+	}
+	if n := strings.Count(string(res), "managed identity"); n != 1 || regexp.MustCompile(`\[\d+/\d+\]`).Match(res) {
+		t.Errorf("run printed %d mentions of the managed identity and/or tenant lines, want one error and no tenant:\n%s", n, res)
+	}
+	recs, _ := filepath.Glob(filepath.Join(out, "runs", "*.json"))
+	if len(recs) != 1 {
+		t.Fatalf("%d run records, want 1", len(recs))
+	}
+	b, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec run.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != run.StateFailed || !strings.Contains(rec.Reason, "managed identity") || len(rec.Tenants) != 0 {
+		t.Errorf("record: %s, %q, %d tenants; want failed, naming the managed identity, no tenant", rec.State, rec.Reason, len(rec.Tenants))
+	}
+}
+
 // TestDoctor checks the onboarding check against the sample world: the
 // tenant that never consented is not ready, with its cause, fix and consent
 // URL; the others are ready; the exit status says so.

@@ -285,6 +285,17 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 	return res, nil
 }
 
+// Preflight checks what every tenant's token exchange depends on, once:
+// the managed identity's token (when the Credentials can check it). A run
+// whose identity is broken fails with that one error instead of one per
+// tenant, each after its own retries.
+func (c *Collector) Preflight(ctx context.Context) error {
+	if m, ok := c.Credentials.(interface{ CheckManagedIdentity(context.Context) error }); ok {
+		return m.CheckManagedIdentity(ctx)
+	}
+	return nil
+}
+
 // exchange gets tenant t's Graph token, on its own, so a failure is
 // diagnosed as the exchange it is rather than surfacing from inside the
 // first Graph request, and returns the credential and the token's roles.

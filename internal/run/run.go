@@ -164,6 +164,11 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	}
 	defer os.RemoveAll(dir)
 
+	if p, ok := r.Collector.(interface{ Preflight(context.Context) error }); ok {
+		if err := p.Preflight(ctx); err != nil {
+			return fail(fmt.Errorf("run: %s", explain(err)))
+		}
+	}
 	// Each tenant is surveyed (its size, for its budgets and the run's
 	// prediction) and then collected. When every tenant is collected at
 	// once, each starts as soon as its own survey is in; otherwise all are
