@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -82,6 +83,13 @@ func read[T any](ctx context.Context, c *collection, op string, ri *abs.RequestI
 		u, err := url.Parse(p.NextLink)
 		if err != nil {
 			return &GraphError{Op: op, Status: 200, Code: "MalformedResponse", Msg: "bad @odata.nextLink"}
+		}
+		// The SDK keeps the token from hosts off its list by host name
+		// alone, whatever the scheme or port: a next page anywhere but
+		// the Graph endpoint itself is not asked for at all.
+		if base, _ := url.Parse(c.adapter.GetBaseUrl()); base == nil || u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+			return &GraphError{Op: op, Status: 200, Code: "MalformedResponse",
+				Msg: fmt.Sprintf("@odata.nextLink points at %s://%s, not at Graph: not followed", u.Scheme, u.Host)}
 		}
 		next := abs.NewRequestInformation()
 		next.Method = abs.GET

@@ -2,6 +2,12 @@ package graphdata_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -146,5 +152,53 @@ func TestCollectTokenRequests(t *testing.T) {
 		if m.MITokensIssued != 1 || m.TokensIssued != len(world.Tenants) {
 			t.Errorf("after run %d: identity tokens %d, exchanges %d; want 1 and %d", run, m.MITokensIssued, m.TokensIssued, len(world.Tenants))
 		}
+	}
+}
+
+// TestNextLinkToAnotherHostIsNotFollowed: a Graph page whose
+// @odata.nextLink points at another host (here another port of the same
+// address, which the SDK's host check lets a token through to) fails its
+// section, and that host receives no request at all, with or without a
+// token.
+func TestNextLinkToAnotherHostIsNotFollowed(t *testing.T) {
+	world := emulator.SampleWorld()
+	emulatortest.OwnIdentity(world)
+	_, src := emulatortest.Start(t, world, world.ManagedIdentity.ClientID)
+	var (
+		mu   sync.Mutex
+		seen []string // what reached the other host
+	)
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s (with a token: %v)", r.URL, r.Header.Get("Authorization") != ""))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"value":[]}`)
+	}))
+	defer other.Close()
+	graph := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"value":[{"id":"o1","displayName":"Contoso"}],"@odata.nextLink":%q}`, other.URL+"/v1.0/organization?$skiptoken=x")
+	}))
+	defer graph.Close()
+	c := &graphdata.Collector{
+		Sections:    []string{"tenant"},
+		Credentials: src,
+		Endpoint:    graph.URL,
+		Scope:       emulatortest.GraphScope,
+		Transport:   graphdata.NewTransport(graph.Client().Transport, graphdata.DefaultPacing()),
+	}
+	res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: world.Tenants[0].ID}}, func(string, any) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, _ := res.Section("tenant")
+	if sr.Status != graphdata.SectionFailed || !strings.Contains(sr.Reason, "not at Graph") {
+		t.Errorf("tenant section %s: %q; want failed, the next page not followed", sr.Status, sr.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("the other host received %q", seen)
 	}
 }
