@@ -103,13 +103,14 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 		return nil, err
 	}
 	return &run.Runner{
-		Tenants:   s.Tenants,
-		Collector: col,
-		Store:     store,
-		Sections:  s.Sections,
-		Parallel:  s.Concurrency,
-		Logger:    log,
-		Version:   version(),
+		Tenants:       s.Tenants,
+		Collector:     col,
+		Store:         store,
+		Sections:      s.Sections,
+		Parallel:      s.Concurrency,
+		TenantTimeout: s.TenantTimeout,
+		Logger:        log,
+		Version:       version(),
 		Highlights: report.Thresholds{MFACoverage: float64(s.Thresholds.MFAMinPercent) / 100,
 			SecureScore: float64(s.Thresholds.ScoreMinPercent) / 100},
 	}, nil

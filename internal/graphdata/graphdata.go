@@ -285,6 +285,15 @@ func (c *Collector) Collect(ctx context.Context, jb Job, emit func(section strin
 	return res, nil
 }
 
+// TimeLimitError is the cause of a context that a tenant's time limit
+// ended: the sections still being read are failed with it, and those read
+// already are kept.
+type TimeLimitError struct{ Limit time.Duration }
+
+func (e *TimeLimitError) Error() string {
+	return fmt.Sprintf("timed out: the tenant's time limit of %s ran out", e.Limit)
+}
+
 // Preflight checks what every tenant's token exchange depends on, once:
 // the managed identity's token (when the Credentials can check it). A run
 // whose identity is broken fails with that one error instead of one per
@@ -390,7 +399,18 @@ func (c *Collector) collectSection(ctx context.Context, col *collection, family 
 	}
 	sr.Duration, sr.Warnings, sr.Rows = time.Since(start), col.warnings, rows
 	if ctx.Err() != nil {
-		return ctx.Err()
+		// A tenant's own time limit cuts this section short; the others
+		// keep what they read. Anything else ends the tenant.
+		var limit *TimeLimitError
+		if !errors.As(context.Cause(ctx), &limit) {
+			return ctx.Err()
+		}
+		for _, n := range family {
+			if r := results[n]; r.Status == "" || n == name {
+				r.Status, r.Reason = SectionFailed, limit.Error()
+			}
+		}
+		return nil
 	}
 	if err != nil {
 		var ge *GraphError

@@ -2,6 +2,7 @@ package run_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -67,7 +68,7 @@ func TestLatencyBoundWorld(t *testing.T) {
 // virtualRun runs a report of world on the in-memory emulator, paced at
 // the world's time scale, and returns its record, the run as it was when
 // planned, and the emulator.
-func virtualRun(t *testing.T, world *emulator.World) (run.Record, run.Info, *emulator.Server) {
+func virtualRun(t *testing.T, world *emulator.World, options ...func(*run.Runner)) (run.Record, run.Info, *emulator.Server) {
 	t.Helper()
 	{
 		s, creds := emulatortest.InMemory(t, world)
@@ -94,10 +95,47 @@ func virtualRun(t *testing.T, world *emulator.World) (run.Record, run.Info, *emu
 				}
 			},
 		}
+		for _, o := range options {
+			o(r)
+		}
 		rec, err := r.Run(t.Context(), run.Request{Trigger: "test"})
 		if err != nil && rec.Report == "" {
 			t.Fatal(err)
 		}
 		return rec, planned, s
 	}
+}
+
+// TestTenantTimeLimit: one tenant's Graph is slow (every answer takes a
+// minute); with a ten-minute limit per tenant, that tenant is reported as
+// timed out with the sections it did read, and the others complete.
+func TestTenantTimeLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		world := emulator.SampleWorld()
+		world.Tenants = world.Tenants[:2] // Contoso and Fabrikam
+		slow := &world.Tenants[1]
+		slow.Users = 20_000 // 21 pages of users, one after another: 21 minutes
+		slow.Latency = &emulator.Latency{Fixed: emulator.Duration(time.Minute)}
+		rec, _, _ := virtualRun(t, world, func(r *run.Runner) { r.TenantTimeout = 10 * time.Minute })
+		if took := rec.Collected.Sub(rec.Started); took > 11*time.Minute {
+			t.Errorf("collection took %v with a 10 minute limit per tenant", took)
+		}
+		for _, tr := range rec.Tenants {
+			switch tr.TenantID {
+			case slow.ID:
+				users, _ := tr.Section("users")
+				domains, _ := tr.Section("tenant")
+				if tr.Status != run.StatusPartial || users.Status != graphdata.SectionFailed || !strings.Contains(users.Reason, "time limit of 10m0s") || domains.Status != graphdata.SectionOK {
+					t.Errorf("slow tenant: %s, users %s %q, domains %s; want partial, users timed out, domains read", tr.Status, users.Status, users.Reason, domains.Status)
+				}
+			default:
+				if tr.Status != run.StatusOK {
+					t.Errorf("%s: %s, want ok", tr.DisplayName, tr.Status)
+				}
+			}
+		}
+		if rec.State != run.StatePartial || rec.Report == "" {
+			t.Errorf("run %s, report %q; want partial with a report", rec.State, rec.Report)
+		}
+	})
 }

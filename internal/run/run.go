@@ -109,6 +109,9 @@ type Runner struct {
 	Progress func(run Info, finished *TenantResult)
 	// Version is the tool's version, written into the workbook.
 	Version string
+	// TenantTimeout limits the collection of one tenant (0: no limit): the
+	// sections not read by then are failed as timed out, the others kept.
+	TenantTimeout time.Duration
 	// Highlights are the workbook's thresholds (zero: nothing below them).
 	Highlights report.Thresholds
 }
@@ -363,6 +366,11 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, job graphd
 	start := time.Now()
 	tr := tenantRun{TenantResult: TenantResult{TenantID: t.ID, DisplayName: t.Name()}}
 	log = log.With("tenant", t.ID)
+	if r.TenantTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, r.TenantTimeout, &graphdata.TimeLimitError{Limit: r.TenantTimeout})
+		defer cancel()
+	}
 
 	spools := map[string]*spoolWriter{}
 	var mu sync.Mutex // sections are read at the same time
@@ -404,6 +412,9 @@ func (r *Runner) collectTenant(ctx context.Context, log *slog.Logger, job graphd
 		// Partial rows of a failed tenant would read as complete data.
 		for _, p := range paths {
 			os.Remove(p)
+		}
+		if limit := (*graphdata.TimeLimitError)(nil); errors.As(context.Cause(ctx), &limit) {
+			err = limit
 		}
 		tr.Status, tr.Error = StatusFailed, explain(err)
 		log.WarnContext(ctx, "tenant failed", "error", err, "duration", tr.Duration)

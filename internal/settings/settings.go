@@ -26,6 +26,8 @@
 //	                            Graph's budgets whatever the number
 //	REPORT_PACING               on (default) | off: off sends requests as they come, one section after
 //	                            another, and lets the SDK retry 429s (the benchmark's baselines)
+//	REPORT_TENANT_TIMEOUT       the longest one tenant is collected, a Go duration such as "20m" (default
+//	                            none): the sections not read by then are reported as timed out
 //	REPORT_GRAPH_TIME_SCALE     the time scale of an emulated world (its timeScale), 0–1 (default 1):
 //	                            Graph's budget windows and backoffs are paced at that scale
 //	REPORT_SECTIONS             comma-separated report sections (default all; see [AllSections])
@@ -46,6 +48,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tenantreport/tenantreport/internal/section"
@@ -65,6 +68,7 @@ const (
 	KeyConcurrency   = "REPORT_CONCURRENCY"
 	KeyPacing        = "REPORT_PACING"
 	KeyTimeScale     = "REPORT_GRAPH_TIME_SCALE"
+	KeyTenantTimeout = "REPORT_TENANT_TIMEOUT"
 	KeySections      = "REPORT_SECTIONS"
 	KeyStorage       = "REPORT_STORAGE"
 	KeyWebJobs       = "AzureWebJobsStorage"
@@ -221,6 +225,8 @@ type Settings struct {
 	// TimeScale is the time scale of Graph's budgets: 1 but for emulated
 	// worlds.
 	TimeScale float64
+	// TenantTimeout limits the collection of one tenant (0: none).
+	TenantTimeout time.Duration
 	// Sections are the enabled report sections, in report order.
 	Sections []string
 	// Storage holds the reports and run records.
@@ -309,6 +315,13 @@ func Load(getenv func(string) string) (Settings, error) {
 		s.Unpaced = true
 	default:
 		fail(KeyPacing, v, fmt.Errorf("%w: want on or off", ErrInvalid))
+	}
+	if v := getenv(KeyTenantTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fail(KeyTenantTimeout, v, fmt.Errorf("%w: want a Go duration above 0, such as 20m", ErrInvalid))
+		}
+		s.TenantTimeout = d
 	}
 	if v := getenv(KeyTimeScale); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

@@ -155,6 +155,8 @@ func TestLoadErrors(t *testing.T) {
 		{"time scale zero", map[string]string{KeyTimeScale: "0"}, KeyTimeScale, "0", ErrInvalid},
 		{"time scale above 1", map[string]string{KeyTimeScale: "2"}, KeyTimeScale, "2", ErrInvalid},
 		{"time scale word", map[string]string{KeyTimeScale: "fast"}, KeyTimeScale, "fast", ErrInvalid},
+		{"tenant timeout without a unit", map[string]string{KeyTenantTimeout: "20"}, KeyTenantTimeout, "20", ErrInvalid},
+		{"tenant timeout negative", map[string]string{KeyTenantTimeout: "-5m"}, KeyTenantTimeout, "-5m", ErrInvalid},
 		{"waste seats zero", map[string]string{KeyWasteSeats: "0"}, KeyWasteSeats, "0", ErrInvalid},
 		{"waste percent over", map[string]string{KeyWastePercent: "150%"}, KeyWastePercent, "150%", ErrInvalid},
 		{"mfa percent word", map[string]string{KeyMFAPercent: "most"}, KeyMFAPercent, "most", ErrInvalid},
