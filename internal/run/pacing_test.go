@@ -56,11 +56,12 @@ func TestLatencyBoundWorld(t *testing.T) {
 		actual := rec.Collected.Sub(rec.Started)
 		t.Logf("collected in %v", actual)
 		// The survey, then the longest sections (two requests one after
-		// another): three latencies, each of the slowest of 2,400 requests
-		// at most (the world's p99 is 400 ms), so well under two seconds;
-		// tenant after tenant would take minutes.
-		if actual > 1500*time.Millisecond {
-			t.Errorf("200 small tenants took %v to collect, want under 1.5 s", actual)
+		// another): three latencies, each among the slowest of 2,400 draws
+		// (the world's p99 is 400 ms), so 1.3–1.7 s as the draws fall.
+		// Thirty-two tenants at a time would take seven rounds of that
+		// tail, tenant after tenant about five minutes.
+		if actual > 2500*time.Millisecond {
+			t.Errorf("200 small tenants took %v to collect, want under 2.5 s", actual)
 		}
 	})
 }
