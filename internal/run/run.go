@@ -161,7 +161,8 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		return rec, err
 	}
 
-	dir, err := os.MkdirTemp(r.SpoolDir, "tenantreport-"+rec.RunID+"-")
+	removeOrphanSpools(r.SpoolDir, log)
+	dir, err := newSpoolDir(r.SpoolDir, rec.RunID)
 	if err != nil {
 		return fail(fmt.Errorf("run: spool directory: %w", err))
 	}

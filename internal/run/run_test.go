@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +186,52 @@ func TestRunStateOfUnavailableSections(t *testing.T) {
 	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
 	if err != nil || rec.State != StateSucceeded || rec.Tenants[0].Status != StatusPartial {
 		t.Errorf("Run = %s (tenant %s), %v; want succeeded with the tenant partial", rec.State, rec.Tenants[0].Status, err)
+	}
+}
+
+// TestOrphanSpoolsRemoved: a run killed outright leaves its spool
+// directory behind; the next run removes it, and leaves alone those of
+// processes still running and those whose owner it cannot tell.
+func TestOrphanSpoolsRemoved(t *testing.T) {
+	spool := t.TempDir()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	mkdir := func(name, owner string) string {
+		dir := filepath.Join(spool, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tenant-0-users.spool"), []byte("rows"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(dir, spoolOwner), []byte(owner), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	killed := mkdir("tenantreport-killed-1", strconv.Itoa(gone.Process.Pid))
+	running := mkdir("tenantreport-running-2", strconv.Itoa(os.Getppid()))
+	unknown := mkdir("tenantreport-unknown-3", "")
+	store, err := reportstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Tenants: tenants, Collector: fakeDirectory(3), Store: store, Parallel: 2, SpoolDir: spool, Sections: []string{"users"},
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	if _, err := r.Run(t.Context(), Request{Trigger: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{killed: false, running: true, unknown: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: exists = %v, want %v", filepath.Base(dir), err == nil, want)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(spool, "tenantreport-*"))
+	if len(left) != 2 {
+		t.Errorf("spool directories left: %q, want the running and the unknown one (the run removes its own)", left)
 	}
 }

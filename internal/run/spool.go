@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tenantreport/tenantreport/internal/report"
 	"github.com/tenantreport/tenantreport/internal/section"
@@ -45,6 +49,59 @@ var (
 	sortChunk = 256 << 10
 	maxRuns   = 64
 )
+
+// spoolOwner names the file in a run's spool directory that holds the
+// process id of the run's process.
+const spoolOwner = "owner.pid"
+
+// newSpoolDir makes a run's spool directory in parent ("" = the OS temp
+// directory), marked with this process's id.
+func newSpoolDir(parent, runID string) (string, error) {
+	dir, err := os.MkdirTemp(parent, "tenantreport-"+runID+"-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, spoolOwner), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// removeOrphanSpools removes the spool directories in parent whose process
+// is gone: a run killed outright (SIGKILL, an instance recycled) never
+// removes its own. A directory of a live process, or one whose owner cannot
+// be told, is left alone.
+func removeOrphanSpools(parent string, log *slog.Logger) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(parent, "tenantreport-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, spoolOwner))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err == nil {
+			log.Info("removed the spools of a run whose process is gone", "dir", dir, "pid", pid)
+		}
+	}
+}
+
+// alive reports whether process pid exists (signal 0 checks without
+// sending anything).
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, os.ErrPermission)
+}
 
 // smallSpool is how many bytes of rows a spool writer keeps in memory
 // before it writes them to its file: a section of a small tenant is sorted
