@@ -26,6 +26,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -43,24 +44,9 @@ var apiSections = []string{"users", "devices"}
 // usersPerTenant is how many users apiDirectory serves per tenant.
 const usersPerTenant = 4
 
-// apiCollector adapts a function to run.Collector.
-type apiCollector func(ctx context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error)
-
-func (f apiCollector) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, job.Tenant, job.Sections, emit)
-}
-
-func (f apiCollector) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
-	return graphdata.Size{}, nil
-}
-
-func (f apiCollector) Mark() graphdata.Mark { return graphdata.Mark{} }
-
-func (f apiCollector) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
-
 // apiDirectory serves usersPerTenant users of every tenant in the users
 // section and nothing, successfully, in any other.
-var apiDirectory = apiCollector(func(_ context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error) {
+var apiDirectory = runtest.Collector(func(_ context.Context, t settings.Tenant, sections []string, emit func(string, any) error) (graphdata.Result, error) {
 	var res graphdata.Result
 	for _, s := range sections {
 		sr := graphdata.SectionResult{Section: s, Status: graphdata.SectionOK}

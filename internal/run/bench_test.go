@@ -19,7 +19,7 @@ import (
 // (collector → spool → workbook → store), not the network.
 func benchCollector(rowsPerTenant int) collectorFunc {
 	created := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
-	return func(_ context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+	return func(_ context.Context, t settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
 		res := graphdata.Result{}
 		for _, s := range settings.AllSections() {
 			res.Sections = append(res.Sections, graphdata.SectionResult{Section: s, Status: graphdata.SectionOK})

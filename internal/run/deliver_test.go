@@ -128,7 +128,7 @@ func TestDeliverRunsOnce(t *testing.T) {
 // shows progress tenant by tenant.
 func TestDeliverConcurrent(t *testing.T) {
 	release := make(chan struct{})
-	c := collectorFunc(func(ctx context.Context, tn settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+	c := collectorFunc(func(ctx context.Context, tn settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
 		if tn.DisplayName == "northwind" {
 			select { // the last tenant in configured order: hold the run here
 			case <-release:

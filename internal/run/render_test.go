@@ -18,6 +18,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -103,20 +104,6 @@ func hostileDirectory(_ context.Context, t settings.Tenant, _ []string, emit fun
 	return res, nil
 }
 
-type collectorAdapter func(context.Context, settings.Tenant, []string, func(string, any) error) (graphdata.Result, error)
-
-func (f collectorAdapter) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, job.Tenant, job.Sections, emit)
-}
-
-func (f collectorAdapter) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
-	return graphdata.Size{}, nil
-}
-
-func (f collectorAdapter) Mark() graphdata.Mark { return graphdata.Mark{} }
-
-func (f collectorAdapter) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
-
 // TestHostileWorkbook writes a report of hostile directory data: the
 // workbook opens (in excelize and LibreOffice), every text stays text, and
 // nothing becomes a formula.
@@ -129,7 +116,7 @@ func TestHostileWorkbook(t *testing.T) {
 	}
 	r := &run.Runner{
 		Tenants:   []settings.Tenant{{ID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", DisplayName: `=evil/tenant:[1]*?\`}},
-		Collector: collectorAdapter(hostileDirectory), Store: store, Sections: []string{"users"}, SpoolDir: t.TempDir(),
+		Collector: runtest.Collector(hostileDirectory), Store: store, Sections: []string{"users"}, SpoolDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	rec, err := r.Run(t.Context(), run.Request{Trigger: "test"})

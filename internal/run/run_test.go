@@ -18,25 +18,14 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
-type collectorFunc func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error)
-
-// Collect serves every section the fake has, whatever is asked.
-func (f collectorFunc) Collect(ctx context.Context, job graphdata.Job, emit func(string, any) error) (graphdata.Result, error) {
-	return f(ctx, job.Tenant, emit)
-}
-
-// Survey knows nothing of a tenant's size, and Plan predicts nothing.
-func (f collectorFunc) Survey(context.Context, settings.Tenant) (graphdata.Size, error) {
-	return graphdata.Size{}, nil
-}
-
-func (f collectorFunc) Mark() graphdata.Mark { return graphdata.Mark{} }
-
-func (f collectorFunc) Plan([]graphdata.Planned, graphdata.Mark) *graphdata.Plan { return nil }
+// collectorFunc is a fake directory that serves every section it has,
+// whatever is asked.
+type collectorFunc = runtest.Collector
 
 type uploaderFunc func(ctx context.Context, name string, r io.Reader) error
 
@@ -52,7 +41,7 @@ var tenants = []settings.Tenant{
 
 // fakeDirectory serves n users per tenant and fails Fabrikam halfway.
 func fakeDirectory(n int) collectorFunc {
-	return func(_ context.Context, t settings.Tenant, emit func(string, any) error) (graphdata.Result, error) {
+	return func(_ context.Context, t settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
 		res := graphdata.Result{Sections: []graphdata.SectionResult{{Section: "users", Status: graphdata.SectionOK}}}
 		for i := range n {
 			if t.DisplayName == "Fabrikam" && i == n/2 {
@@ -139,7 +128,7 @@ func TestRunAllTenantsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Runner{Tenants: tenants, Store: store, Logger: slog.New(slog.DiscardHandler),
-		Collector: collectorFunc(func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error) {
+		Collector: collectorFunc(func(context.Context, settings.Tenant, []string, func(string, any) error) (graphdata.Result, error) {
 			return graphdata.Result{}, errors.New("tenantauth: managed identity token: unavailable")
 		})}
 	rec, err := r.Run(t.Context(), Request{Trigger: "test"})
@@ -177,7 +166,7 @@ func TestRunStateOfUnavailableSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Runner{Tenants: tenants[:1], Store: store, Sections: []string{"users", "mfa"}, Logger: slog.New(slog.DiscardHandler),
-		Collector: collectorFunc(func(context.Context, settings.Tenant, func(string, any) error) (graphdata.Result, error) {
+		Collector: collectorFunc(func(context.Context, settings.Tenant, []string, func(string, any) error) (graphdata.Result, error) {
 			return graphdata.Result{Sections: []graphdata.SectionResult{
 				{Section: "users", Status: graphdata.SectionOK},
 				{Section: "mfa", Status: graphdata.SectionUnavailable, Reason: "needs Entra ID P1/P2"},
