@@ -201,6 +201,7 @@
 //	    "appProvisioned": true,                      // false → AADSTS700016 (admin consent pending)
 //	    "servicePrincipalDisabled": false,           // true → AADSTS7000112
 //	    "blockedByConditionalAccess": false,         // true → AADSTS53003
+//	    "tokenOutage": false,                        // true → 503 AADSTS90033 (Entra down for the tenant)
 //	    "grants": null,                              // Graph app roles granted here; null = KnownPermissions(), [] = none
 //	    "premium": null,                             // Entra ID P1/P2; null = from licenses, or true
 //	    "licenses": [{"sku": "SPE_E3", "enabled": 240, "consumed": 214}],  // KnownSKUs(); null = derived

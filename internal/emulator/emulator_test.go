@@ -525,6 +525,8 @@ func TestTokenErrors(t *testing.T) {
 			change: func(w *emulator.World) { w.Tenants[0].ServicePrincipalDisabled = true }},
 		{name: "blocked by conditional access for workload identities", tenant: contoso.ID, want: 53003, status: 400,
 			change: func(w *emulator.World) { w.Tenants[0].BlockedByConditionalAccess = true }},
+		{name: "token endpoint outage", tenant: contoso.ID, want: 90033, status: 503,
+			change: func(w *emulator.World) { w.Tenants[0].TokenOutage = true }},
 		{name: "assertion from another emulator", tenant: contoso.ID, want: 50013, status: 401,
 			assertion: func(w *emulator.World) string {
 				other := *w

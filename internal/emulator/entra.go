@@ -264,6 +264,14 @@ var tokenRules = []tokenRule{
 		}
 		return nil
 	}},
+	{"outage", func(s *Server, q *tokenRequest) *aadError {
+		if q.tenant.TokenOutage {
+			// As captured in Azure/azure-sdk-for-python#14241.
+			return &aadError{http.StatusServiceUnavailable, "temporarily_unavailable", 90033,
+				"A transient error has occurred. Please try again."}
+		}
+		return nil
+	}},
 	{"grant_type", func(s *Server, q *tokenRequest) *aadError {
 		switch g := q.form.Get("grant_type"); g {
 		case "client_credentials":

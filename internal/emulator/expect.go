@@ -162,6 +162,8 @@ func (w *World) expectTenant(i int) TenantExpect {
 		e.Exchange = "AADSTS700016"
 	case tn.ServicePrincipalDisabled:
 		e.Exchange = "AADSTS7000112"
+	case tn.TokenOutage:
+		e.Exchange = "AADSTS90033"
 	}
 	if tn.Recorded != "" {
 		if err := t.loadRecording(w); err == nil {

@@ -129,6 +129,9 @@ type Tenant struct {
 	// AADSTS53003 (a Conditional Access policy for workload identities).
 	ServicePrincipalDisabled   bool `json:"servicePrincipalDisabled,omitempty"`
 	BlockedByConditionalAccess bool `json:"blockedByConditionalAccess,omitempty"`
+	// TokenOutage makes the tenant's token endpoint answer 503 temporarily_unavailable (AADSTS90033), as Entra
+	// does in an outage, to every request.
+	TokenOutage bool `json:"tokenOutage,omitempty"`
 
 	// Recorded is a folder of Graph responses served instead of synthetic data (see the package doc). Relative
 	// paths resolve against the world file's folder.

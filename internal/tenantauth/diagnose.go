@@ -55,6 +55,12 @@ var diagnoses = map[int]Diagnosis{
 		Cause: "the client assertion's signature could not be validated: it is not a token of this cloud's managed identity",
 		Fix:   "check REPORT_CLOUD and that the Function App's managed identity, not another credential, supplies the assertion",
 	},
+	// Entra's answer in an outage (503 temporarily_unavailable), after
+	// azidentity's own retries.
+	90033: {
+		Cause: "Microsoft Entra ID is temporarily unavailable for this tenant",
+		Fix:   "nothing to change: the next run tries again; if it persists, check the Azure status page",
+	},
 	500011: {
 		Cause: "the requested resource is not known in this tenant",
 		Fix:   "check REPORT_CLOUD: the Graph scope must belong to the tenant's cloud",
