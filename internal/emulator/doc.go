@@ -193,7 +193,8 @@
 //	  "throttling": {"disabled": false, "budgets": [ // replace a default by family + scope (+ size), or add one
 //	    {"family": "signin", "scope": "tenant", "limit": 5, "window": "10s"}]},
 //	  "latency": {"median": "60ms", "p99": "400ms"}, // or {"fixed": "50ms"}; a tenant's own replaces it
-//	  "faults": {"serverErrors": 0.01, "resets": 0.001, "malformed": 0.001, "slow": 0.01, "slowBy": "30s", "outage": false},
+//	  "faults": {"serverErrors": 0.01, "resets": 0.001, "malformed": 0.001, "slow": 0.01, "slowBy": "30s", "outage": false,
+//	             "outageFor": "0s"},                // 503 to every request for this long, then recovered
 //	  "tenants": [{
 //	    "id": "2b8e4f1a-…", "displayName": "Contoso",
 //	    "domain": "contoso.onmicrosoft.com",         // initial domain; default from the display name

@@ -34,6 +34,9 @@ type Faults struct {
 	SlowBy Duration `json:"slowBy,omitempty"`
 	// Outage answers every Graph request for the tenant 503 serviceNotAvailable.
 	Outage bool `json:"outage,omitempty"`
+	// OutageFor does the same for this long (scaled) from the tenant's first Graph request, then recovers: an
+	// outage that passes while a run retries.
+	OutageFor Duration `json:"outageFor,omitempty"`
 }
 
 func (l *Latency) validate(field string) error {
@@ -70,6 +73,9 @@ func (f *Faults) validate(field string) error {
 		return &FieldError{Field: field, Value: fmt.Sprint(f.ServerErrors + f.Resets + f.Malformed),
 			Err: fmt.Errorf("%w: serverErrors + resets + malformed exceed 1", ErrOutOfRange)}
 	}
+	if f.OutageFor < 0 {
+		return &FieldError{Field: field + ".outageFor", Value: time.Duration(f.OutageFor).String(), Err: ErrOutOfRange}
+	}
 	if f.SlowBy < 0 {
 		return &FieldError{Field: field + ".slowBy", Value: time.Duration(f.SlowBy).String(), Err: ErrOutOfRange}
 	}
@@ -91,12 +97,14 @@ const (
 type chaos struct {
 	latency *Latency
 	faults  *Faults
+	scale   float64
 	mu      sync.Mutex
 	rng     *rand.Rand
+	began   time.Time // the tenant's first Graph request, for OutageFor
 }
 
 func newChaos(w *World, t *tenant) *chaos {
-	c := &chaos{latency: t.Latency, faults: t.Faults, rng: rand.New(rand.NewPCG(t.seed, 0x6661756c7473))} // "faults"
+	c := &chaos{latency: t.Latency, faults: t.Faults, scale: w.scale(), rng: rand.New(rand.NewPCG(t.seed, 0x6661756c7473))} // "faults"
 	if c.latency == nil {
 		c.latency = w.Latency
 	}
@@ -129,7 +137,13 @@ func (c *chaos) draw() (time.Duration, fault, int) {
 	if f == nil {
 		return d, faultNone, 0
 	}
-	if f.Outage {
+	// Real time (virtual under synctest), not the server's clock, which a
+	// world may freeze.
+	now := time.Now()
+	if c.began.IsZero() {
+		c.began = now
+	}
+	if f.Outage || now.Sub(c.began) < time.Duration(float64(f.OutageFor)*c.scale) {
 		return d, faultOutage, http.StatusServiceUnavailable
 	}
 	if f.Slow > 0 && c.rng.Float64() < f.Slow {

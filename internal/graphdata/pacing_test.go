@@ -199,14 +199,15 @@ func TestConditionalAccessPacedPerTenant(t *testing.T) {
 // read in full: every section ok, every row there, the retries counted.
 // Another tenant, whose Graph is out, fails its sections with Graph's
 // answer after a bounded number of attempts, and does not hold up the
-// first.
+// first. A third, whose outage passes after 25 s, is read in full.
 func TestGraphFaultsAreRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := manyTenants(2, 1200)
+		w := manyTenants(3, 1200)
 		w.Tenants[0].Faults = &emulator.Faults{ServerErrors: 0.1, Resets: 0.1, Malformed: 0.1}
 		w.Tenants[1].Faults = &emulator.Faults{Outage: true}
+		w.Tenants[2].Faults = &emulator.Faults{OutageFor: emulator.Duration(25 * time.Second)}
 		s, c, _ := pacedCollector(t, w)
-		flaky, out := w.Tenants[0], w.Tenants[1]
+		flaky, out, passing := w.Tenants[0], w.Tenants[1], w.Tenants[2]
 		rows := map[string]int{}
 		var mu sync.Mutex
 		res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: flaky.ID}, Size: graphdata.Size{Users: flaky.Users}}, func(name string, _ any) error {
@@ -246,6 +247,22 @@ func TestGraphFaultsAreRetried(t *testing.T) {
 		// sections side by side.
 		if took := time.Since(start); took < 40*time.Second || took > 45*time.Second {
 			t.Errorf("a tenant whose Graph is out took %v to give up, want 40 s and its latency (4 retries × Retry-After 10 s)", took)
+		}
+
+		// An outage of 25 s passes within those retries: every section
+		// is read, on the retry after the 503s of the first 25 s.
+		start = time.Now()
+		res, err = c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: passing.ID}, Size: graphdata.Size{Users: passing.Users}}, func(string, any) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sr := range res.Sections {
+			if sr.Status != graphdata.SectionOK {
+				t.Errorf("tenant whose outage passes: section %s %s: %s", sr.Section, sr.Status, sr.Reason)
+			}
+		}
+		if took := time.Since(start); took < 30*time.Second || res.Retries == 0 {
+			t.Errorf("a 25 s outage was read through in %v with %d retries; want 30 s (the third Retry-After) and retries", took, res.Retries)
 		}
 	})
 }
