@@ -31,11 +31,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -49,6 +50,47 @@ func main() {
 }
 
 var errUsage = errors.New("usage")
+
+// stopSignal is the cause of main's context when a signal stops the
+// handler. Its text ends up in the record of a run cut short ("cut short:
+// the handler was stopped (SIGTERM) after …"), so it names the signal as
+// operators know it; signal.NotifyContext's cause says "terminated signal
+// received".
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string {
+	name := s.sig.String()
+	switch s.sig {
+	case syscall.SIGTERM:
+		name = "SIGTERM"
+	case os.Interrupt:
+		name = "SIGINT"
+	}
+	return "the handler was stopped (" + name + ")"
+}
+
+// notifyContext is signal.NotifyContext with a [stopSignal] cause. After
+// the first signal the default behaviour returns, so a second one ends a
+// handler that does not stop in time.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() { // ends on the first signal or on stop
+		defer signal.Stop(ch)
+		select {
+		case sig := <-ch:
+			cancel(stopSignal{sig})
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() { close(done) })
+		cancel(nil)
+	}
+}
 
 // parseFlags parses a command's flags. On -h the flag package has printed
 // the command's flags, and parseFlags returns flag.ErrHelp, which dispatch

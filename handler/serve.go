@@ -35,8 +35,18 @@ func newServeHandler(s settings.Settings, tr http.RoundTripper, log *slog.Logger
 	return customhandler.New(customhandler.Config{Runner: runner, Store: st, Queue: st, Logger: log}), nil
 }
 
-// shutdownGrace bounds how long a SIGTERM waits for an invocation in flight.
-const shutdownGrace = 25 * time.Second
+// shutdownGrace bounds how long serve, stopped, waits for the invocations
+// in flight to record where they stopped and reply. They are cancelled at
+// once, so this is a storage write or two, not a run's remaining work: the
+// platform's own grace after SIGTERM is undocumented for custom handlers
+// (Azure/Azure-Functions#2490) and 30 s under KEDA/Kubernetes
+// (azure-functions-host#7332), and waiting for a run to end instead would
+// lose its record to the SIGKILL that follows.
+const shutdownGrace = 15 * time.Second
+
+// errStopped is the cause of invocations cancelled when serve's context
+// ends without a cause of its own (a signal gives one; see stopSignal).
+var errStopped = errors.New("the handler was stopped")
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -65,7 +75,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Invocations run under base, not ctx: a stop cancels them with its
+	// cause, so a run cut short records why (and what it had read), an
+	// on-demand run stays queued for its redelivery, and the host gets a
+	// non-2xx reply, all before shutdownGrace runs out.
+	base, stopInvocations := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopInvocations(nil)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(s.Tenants))
@@ -75,11 +92,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.Canceled) {
+		cause = errStopped
+	}
+	log.Info("shutting down: cancelling the invocations in flight", "cause", cause)
+	start := time.Now()
+	stopInvocations(cause)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Exit non-zero: an invocation may not have recorded its end.
+		return fmt.Errorf("shutdown: invocations still in flight after %s: %w", shutdownGrace, err)
 	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

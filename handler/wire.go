@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
@@ -144,6 +145,7 @@ func newStore(st settings.Storage, container, miClientID string, tr http.RoundTr
 	}
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	opts := &azblob.ClientOptions{ClientOptions: co}
+	opts.Retry = storageRetry()
 	store, err := storageClient(st, miClientID, co,
 		func(conn string) (*reportstore.Store, error) {
 			return reportstore.NewFromConnectionString(conn, container, opts)
@@ -155,6 +157,21 @@ func newStore(st settings.Storage, container, miClientID string, tr http.RoundTr
 		return nil, fmt.Errorf("%s: %w", st.Setting, err)
 	}
 	return store, nil
+}
+
+// storageRetry is how the blob and queue clients retry one request (a
+// block, a record, a message), set here rather than left to the SDK:
+//   - TryTimeout: the SDK's default has none, so a storage endpoint that
+//     accepts connections and never answers would hold a run, and the
+//     Functions invocation, until functionTimeout. A minute is ample for
+//     one 4 MiB block.
+//   - MaxRetries 3, waits of 1, 3 and 7 s (±jitter, capped at 8 s): a
+//     request gives up after about 11 s when storage is down (connection
+//     refused, 5xx), so `handler run` and the timer fail in seconds with
+//     storage's error, not minutes later. The run's final record has a
+//     longer retry of its own (run.Backoff), as losing it costs more.
+func storageRetry() policy.RetryOptions {
+	return policy.RetryOptions{MaxRetries: 3, TryTimeout: time.Minute, RetryDelay: time.Second, MaxRetryDelay: 8 * time.Second}
 }
 
 // storageClient builds a client of st: from its connection string, or from
@@ -194,6 +211,7 @@ func newQueue(s settings.Settings, tr http.RoundTripper) (*reportstore.Queue, er
 	}
 	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	opts := &azqueue.ClientOptions{ClientOptions: co}
+	opts.Retry = storageRetry()
 	q, err := storageClient(st, s.ManagedIdentityClientID, co,
 		func(conn string) (*reportstore.Queue, error) {
 			return reportstore.NewQueueFromConnectionString(conn, customhandler.RunQueue, opts)

@@ -4,7 +4,9 @@
 // Tests never use a fake store: a test that needs storage calls
 // [ConnectionString], which skips the test when Azurite is not running,
 // unless the environment says it must be (CI), and [Container] for a
-// container of its own, so tests can run in parallel on one Azurite.
+// container of its own, so tests can run in parallel on one Azurite. A test
+// of storage faults starts a private Azurite with [StartServer], which it
+// can stop and start again.
 //
 // This package is for tests only, and, as a test harness, it is the one
 // place outside main that reads the environment.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -64,6 +65,11 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "bodyTooLarge", fmt.Sprintf("the body is over %d bytes", maxBodyBytes))
 		return
 	}
+	if bytes.HasPrefix(body, []byte("\ufeff")) {
+		// encoding/json would say "invalid character 'ï'".
+		apiError(w, http.StatusBadRequest, "invalidBody", "the body starts with a byte order mark (U+FEFF), which JSON does not allow")
+		return
+	}
 	var in runRequestBody
 	// JSON's whitespace only: bytes.TrimSpace would also take a body of
 	// Unicode spaces (U+00A0, U+0085) for an empty one.
@@ -71,7 +77,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
-			apiError(w, http.StatusBadRequest, "invalidBody", `the body is not {"tenants":[…],"sections":[…]}: `+err.Error())
+			// jsonProblem: in JSON's terms, not Go's ("Go struct field
+			// runRequestBody.tenants of type []string").
+			apiError(w, http.StatusBadRequest, "invalidBody", `the body is not {"tenants":[…],"sections":[…]}: `+jsonProblem(err))
 			return
 		}
 		// Not dec.More: it reports false for a stray "}" or "]".
@@ -82,7 +90,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := h.runner.NewRequest("http", in.Tenants, in.Sections)
 	if err != nil {
-		apiError(w, http.StatusBadRequest, "invalidRequest", strings.ReplaceAll(err.Error(), "\n", "; "))
+		apiError(w, http.StatusBadRequest, "invalidRequest", problems(err))
 		return
 	}
 	log := h.log.With("run_id", req.RunID)
@@ -108,6 +116,34 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, rec)
 }
 
+// maxProblems is how many of a request's problems a reply lists: a body
+// of 64 KiB holds thousands of bad names, and the first few say what to fix.
+const maxProblems = 10
+
+// problems is the message of a joined error: its first maxProblems lines,
+// joined with "; ", and how many more there are.
+func problems(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	if n := len(lines) - maxProblems; n > 0 {
+		lines = append(lines[:maxProblems], fmt.Sprintf("and %d more", n))
+	}
+	return strings.Join(lines, "; ")
+}
+
+// quoteValue quotes a caller's value for a message, cut to its first max
+// bytes: the value may be as long as the server's 1 MB header limit, and
+// %.Nq would bound runes, not bytes (each invalid byte quotes as \xNN).
+func quoteValue(v string, max int) string {
+	if len(v) <= max {
+		return strconv.Quote(v)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return strconv.Quote(v[:cut]) + "…"
+}
+
 func runPath(runID string) string { return "/api/reports/" + runID }
 
 // list answers the runs, newest first, a page at a time.
@@ -117,7 +153,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("top"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxTop {
-			apiError(w, http.StatusBadRequest, "invalidTop", fmt.Sprintf("top: want a whole number from 1 to %d, got %q", maxTop, v))
+			apiError(w, http.StatusBadRequest, "invalidTop", fmt.Sprintf("top: want a whole number from 1 to %d, got %s", maxTop, quoteValue(v, 40)))
 			return
 		}
 		top = n
@@ -126,7 +162,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("continuation"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil || !run.ValidRunID(string(b)) {
-			apiError(w, http.StatusBadRequest, "invalidContinuation", fmt.Sprintf("continuation: not a token this API returned: %q", v))
+			apiError(w, http.StatusBadRequest, "invalidContinuation", fmt.Sprintf("continuation: not a token this API returned: %s", quoteValue(v, 60)))
 			return
 		}
 		after = string(b)
@@ -172,7 +208,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 	case !run.ValidRunID(id):
 		// Checked before anything touches storage: an id is the only part
 		// of a blob name a caller chooses.
-		apiError(w, http.StatusBadRequest, "invalidRunId", fmt.Sprintf("%.80q is not a run id (like 20261201T060000123Z-1a2b3c) or %q", id, latest))
+		apiError(w, http.StatusBadRequest, "invalidRunId", fmt.Sprintf("%s is not a run id (like 20261201T060000123Z-1a2b3c) or %q", quoteValue(id, 60), latest))
 		return rec, false
 	default:
 		rec, err = run.ReadRecord(r.Context(), h.store, id)

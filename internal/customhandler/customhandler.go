@@ -137,13 +137,13 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // invocation decodes an invocation body to its end rather than trusting
-// Content-Length: the host may send it chunked.
+// Content-Length: the host may send it chunked. It reads at most
+// maxInvocationBytes (+1), whatever the sender sends, and checks the
+// function's trigger binding and metadata (see decodeInvocation).
 func invocation(r *http.Request) (InvokeRequest, error) {
-	var req InvokeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return req, fmt.Errorf("customhandler: invocation body: %w", err)
-	}
-	return req, nil
+	// nil ResponseWriter: the reply is the handler's to write (an
+	// InvokeResponse, not net/http's plain-text 413).
+	return decodeInvocation(r.URL.Path, http.MaxBytesReader(nil, r.Body, maxInvocationBytes))
 }
 
 func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +164,7 @@ func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 	logs := recordLogs(rec)
 	if err != nil {
 		log.ErrorContext(r.Context(), "run failed", "error", err, "run_id", rec.RunID)
-		status := http.StatusInternalServerError
+		status := failedStatus(r.Context())
 		if errors.Is(err, run.ErrAllTenantsFailed) {
 			// The report exists and says why; still fail the invocation so
 			// the outage shows in monitoring.
@@ -177,9 +177,11 @@ func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 }
 
 // reportQueue executes a run request from the run queue. The message is
-// acknowledged (200) when the run is done, was done before, or is executing
-// elsewhere; any other outcome fails the invocation so the host delivers the
-// message again.
+// acknowledged (200) when the run is done or was done before; any other
+// outcome fails the invocation so the host delivers the message again. A
+// run executing in another process is not a reason to acknowledge: that
+// process may have died holding the run, so Deliver waits for it to finish
+// or for its lease to lapse, and then runs it.
 func (h *handler) reportQueue(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("invocation_id", r.Header.Get(HeaderInvocationID), "function", "ReportQueue")
 	inv, err := invocation(r)
@@ -217,14 +219,24 @@ func (h *handler) reportQueue(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, run.ErrFinished):
 		reply(w, http.StatusOK, []string{fmt.Sprintf("run %s finished before (%s): nothing to do", req.RunID, rec.State)})
-	case errors.Is(err, run.ErrBusy):
-		reply(w, http.StatusOK, []string{fmt.Sprintf("run %s is executing in another process: nothing to do", req.RunID)})
 	case err != nil:
 		log.ErrorContext(r.Context(), "run failed", "error", err, "state", rec.State)
-		reply(w, http.StatusInternalServerError, append(recordLogs(rec), "run failed: "+err.Error()))
+		reply(w, failedStatus(r.Context()), append(recordLogs(rec), "run failed: "+err.Error()))
 	default:
 		reply(w, http.StatusOK, recordLogs(rec))
 	}
+}
+
+// failedStatus is the status of a failed invocation: 503 when it was
+// stopped (the handler is shutting down and cancelled it; the record says
+// what was cut short, and a queue message is delivered again), else 500.
+// Either fails the invocation; the difference is for whoever reads the
+// host's logs.
+func failedStatus(ctx context.Context) int {
+	if ctx.Err() != nil {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // recordLogs are the lines the host shows in the invocation's log.

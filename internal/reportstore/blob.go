@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,25 @@ const (
 // Store is an Azure Blob Storage container. It is safe for concurrent use.
 type Store struct {
 	c *container.Client
+	// endpoint is the container's URL without its query (which holds the
+	// signature of a SAS connection string), for errors.
+	endpoint string
+}
+
+// newStore returns the Store of the container c.
+func newStore(c *container.Client) *Store {
+	return &Store{c: c, endpoint: withoutQuery(c.URL())}
+}
+
+// withoutQuery returns u without its query (which holds the signature of a
+// SAS connection string), fragment and user info.
+func withoutQuery(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable storage URL)"
+	}
+	p.RawQuery, p.Fragment, p.User = "", "", nil
+	return p.String()
 }
 
 // NewFromConnectionString returns the Store for a container of the account
@@ -43,7 +63,7 @@ func NewFromConnectionString(conn, container string, opts *azblob.ClientOptions)
 		// (which holds the account key); keep it that way.
 		return nil, fmt.Errorf("reportstore: storage connection string: %w", err)
 	}
-	return &Store{c: c.ServiceClient().NewContainerClient(container)}, nil
+	return newStore(c.ServiceClient().NewContainerClient(container)), nil
 }
 
 // New returns the Store for a container of the blob service at serviceURL
@@ -58,7 +78,7 @@ func New(serviceURL, container string, cred azcore.TokenCredential, opts *azblob
 	if err != nil {
 		return nil, fmt.Errorf("reportstore: blob service %q: %w", serviceURL, err)
 	}
-	return &Store{c: c.ServiceClient().NewContainerClient(container)}, nil
+	return newStore(c.ServiceClient().NewContainerClient(container)), nil
 }
 
 // checkNewArgs checks the arguments that New and NewQueue share: the name
@@ -77,6 +97,9 @@ func checkNewArgs(kind, name string, cred azcore.TokenCredential) error {
 func (s *Store) EnsureContainer(ctx context.Context) error {
 	_, err := s.c.Create(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		if uerr := s.unreachable("create container", "", err); uerr != nil {
+			return uerr
+		}
 		return fmt.Errorf("reportstore: create container: %w", err)
 	}
 	return nil
@@ -114,7 +137,7 @@ func (s *Store) upload(ctx context.Context, name string, r io.Reader, leaseID *s
 	}
 	_, err := s.c.NewBlockBlobClient(name).UploadStream(ctx, r, &opts)
 	if err != nil {
-		return blobError("upload", name, err, false)
+		return s.blobError("upload", name, err, false)
 	}
 	return nil
 }
@@ -140,8 +163,11 @@ var leaseCodes = []bloberror.Code{
 
 // blobError translates err from operation op on the blob name: with
 // notFound, a missing blob or container wraps ErrNotFound; a lease conflict
-// wraps ErrLeased.
-func blobError(op, name string, err error, notFound bool) error {
+// wraps ErrLeased; no answer at all wraps ErrUnreachable.
+func (s *Store) blobError(op, name string, err error, notFound bool) error {
+	if uerr := s.unreachable(op, name, err); uerr != nil {
+		return uerr
+	}
 	switch {
 	case notFound && bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
@@ -161,7 +187,7 @@ func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	}
 	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
-		return nil, blobError("open", name, err, true)
+		return nil, s.blobError("open", name, err, true)
 	}
 	return resp.NewRetryReader(ctx, nil), nil
 }
@@ -174,7 +200,7 @@ func (s *Store) Stat(ctx context.Context, name string) (Item, error) {
 	}
 	props, err := s.c.NewBlobClient(name).GetProperties(ctx, nil)
 	if err != nil {
-		return Item{}, blobError("stat", name, err, true)
+		return Item{}, s.blobError("stat", name, err, true)
 	}
 	return blobItem(name, props.ContentLength, props.LastModified, props.ETag), nil
 }
@@ -223,6 +249,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Item, error) {
 			return nil, nil
 		}
 		if err != nil {
+			if uerr := s.unreachable("list", prefix, err); uerr != nil {
+				return nil, uerr
+			}
 			return nil, fmt.Errorf("reportstore: list %q: %w", prefix, err)
 		}
 		for _, b := range page.Segment.BlobItems {
@@ -239,4 +268,32 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Item, error) {
 	// The service lists in name order already; sorting makes it a promise.
 	slices.SortFunc(items, func(a, b Item) int { return strings.Compare(a.Name, b.Name) })
 	return items, nil
+}
+
+// unreachable returns err, from operation op on name ("" for the
+// container), as an error wrapping ErrUnreachable when the service gave no
+// HTTP answer after the client's retries, and nil otherwise.
+func (s *Store) unreachable(op, name string, err error) error {
+	if name != "" {
+		op += fmt.Sprintf(" %q", name)
+	}
+	return unreachable(s.endpoint, op, err)
+}
+
+// unreachable returns err, from operation op at endpoint, as an error
+// wrapping ErrUnreachable when the service gave no HTTP answer after the
+// client's retries (connection refused, DNS, a try timed out), and nil
+// otherwise. The error names the endpoint and keeps the network error, but
+// not net/http's *url.Error around it: that quotes the request URL, whose
+// query holds the signature of a SAS connection string. (An answer's
+// *azcore.ResponseError names the URL without its query.)
+func unreachable(endpoint, op string, err error) error {
+	if re := (*azcore.ResponseError)(nil); errors.As(err, &re) {
+		return nil
+	}
+	ue := (*url.Error)(nil)
+	if !errors.As(err, &ue) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %s: %w", ErrUnreachable, endpoint, op, ue.Err)
 }

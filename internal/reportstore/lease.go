@@ -49,7 +49,7 @@ func (s *Store) Lease(ctx context.Context, name string, d time.Duration) (*Lease
 		secs = int32(d / time.Second)
 	}
 	if _, err := c.AcquireLease(ctx, secs, nil); err != nil {
-		return nil, blobError("lease", name, err, true)
+		return nil, s.blobError("lease", name, err, true)
 	}
 	return &Lease{s: s, name: name, c: c, id: *c.LeaseID()}, nil
 }
@@ -70,7 +70,7 @@ func (l *Lease) Upload(ctx context.Context, r io.Reader) error {
 // [ErrLeased] when the lease is no longer held.
 func (l *Lease) Renew(ctx context.Context) error {
 	if _, err := l.c.RenewLease(ctx, nil); err != nil {
-		return blobError("renew lease", l.name, err, false)
+		return l.s.blobError("renew lease", l.name, err, false)
 	}
 	return nil
 }
@@ -79,7 +79,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 // The error wraps [ErrLeased] when the lease is no longer held.
 func (l *Lease) Release(ctx context.Context) error {
 	if _, err := l.c.ReleaseLease(ctx, nil); err != nil {
-		return blobError("release lease", l.name, err, false)
+		return l.s.blobError("release lease", l.name, err, false)
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ const maxMessageLen = 64 << 10
 type Queue struct {
 	name string
 	c    *azqueue.QueueClient
+	// endpoint is the queue's URL without its query, for errors.
+	endpoint string
 }
 
 // NewQueueFromConnectionString returns the queue name of the account in a
@@ -36,7 +38,7 @@ func NewQueueFromConnectionString(conn, name string, opts *azqueue.ClientOptions
 		// holds the account key).
 		return nil, fmt.Errorf("reportstore: storage connection string: %w", err)
 	}
-	return &Queue{name: name, c: c}, nil
+	return &Queue{name: name, c: c, endpoint: withoutQuery(c.URL())}, nil
 }
 
 // NewQueue returns the queue name of the queue service at serviceURL
@@ -51,7 +53,8 @@ func NewQueue(serviceURL, name string, cred azcore.TokenCredential, opts *azqueu
 	if err != nil {
 		return nil, fmt.Errorf("reportstore: queue service %q: %w", serviceURL, err)
 	}
-	return &Queue{name: name, c: c.NewQueueClient(name)}, nil
+	qc := c.NewQueueClient(name)
+	return &Queue{name: name, c: qc, endpoint: withoutQuery(qc.URL())}, nil
 }
 
 // Name returns the name of the queue.
@@ -61,6 +64,9 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) Ensure(ctx context.Context) error {
 	_, err := q.c.Create(ctx, nil)
 	if err != nil && !queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
+		if uerr := unreachable(q.endpoint, "create queue", err); uerr != nil {
+			return uerr
+		}
 		return fmt.Errorf("reportstore: create queue %q: %w", q.name, err)
 	}
 	return nil
@@ -74,6 +80,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte) error {
 		return fmt.Errorf("reportstore: send to queue %q: message of %d bytes is %d bytes in base64, over the 64 KiB limit", q.name, len(msg), n)
 	}
 	if _, err := q.c.EnqueueMessage(ctx, base64.StdEncoding.EncodeToString(msg), nil); err != nil {
+		if uerr := unreachable(q.endpoint, "send", err); uerr != nil {
+			return uerr
+		}
 		return fmt.Errorf("reportstore: send to queue %q: %w", q.name, err)
 	}
 	return nil

@@ -58,6 +58,12 @@ var ErrInvalidName = errors.New("reportstore: invalid name")
 // the object, or when a [Lease] is no longer held.
 var ErrLeased = errors.New("reportstore: leased")
 
+// ErrUnreachable is returned, wrapped, by a [Store] whose service gave no
+// answer, after the client's retries: it is down, or not where the settings
+// say. The error names the endpoint (the account and container), never a
+// key or signature.
+var ErrUnreachable = errors.New("reportstore: storage unreachable")
+
 // Item describes one stored object.
 type Item struct {
 	Name         string

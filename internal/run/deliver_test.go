@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,14 +20,22 @@ import (
 )
 
 // blobRecords is the production adapter's shape: the Azurite store, its
-// leases as Lease, and every record write also sent to written.
+// leases as Lease, every record write also sent to written, and every
+// lease refused because another holder has it signalled on refused.
 type blobRecords struct {
 	*reportstore.Store
-	written chan Record // nil: not observed
+	written chan Record   // nil: not observed
+	refused chan struct{} // nil: not observed
 }
 
 func (b *blobRecords) Lease(ctx context.Context, name string, d time.Duration) (Lease, error) {
 	l, err := b.Store.Lease(ctx, name, d)
+	if errors.Is(err, reportstore.ErrLeased) && b.refused != nil {
+		select {
+		case b.refused <- struct{}{}:
+		default: // the test has not taken the last one yet
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +132,30 @@ func TestDeliverRunsOnce(t *testing.T) {
 	}
 }
 
+// waitsForLease waits until Deliver's result arrives on done has been
+// refused the lease twice, that is, found the record leased and looked
+// again instead of returning; it fails the test if Deliver returns first.
+func waitsForLease(t *testing.T, recs *blobRecords, done <-chan error) {
+	t.Helper()
+	for n := 0; n < 2; {
+		select {
+		case <-recs.refused:
+			n++
+		case err := <-done:
+			t.Fatalf("Deliver of a leased run returned %v, want it to wait for the lease", err)
+		}
+	}
+}
+
 // TestDeliverConcurrent: while one delivery runs (holding the lease), a
-// second delivery of the same message does nothing, and the running record
-// shows progress tenant by tenant.
+// second delivery of the same message waits for it rather than being
+// acknowledged (the holder might die), then finds the run finished and
+// does nothing; the running record shows progress tenant by tenant.
 func TestDeliverConcurrent(t *testing.T) {
 	release := make(chan struct{})
+	var collected atomic.Int32
 	c := collectorFunc(func(ctx context.Context, tn settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
+		collected.Add(1)
 		if tn.DisplayName == "northwind" {
 			select { // the last tenant in configured order: hold the run here
 			case <-release:
@@ -140,7 +167,8 @@ func TestDeliverConcurrent(t *testing.T) {
 			emit("users", section.User{ID: "1", DisplayName: tn.DisplayName + " admin"})
 	})
 	r, recs := newAzuriteRunner(t, c)
-	recs.written = make(chan Record, 16)
+	r.leasePoll = 50 * time.Millisecond
+	recs.written, recs.refused = make(chan Record, 16), make(chan struct{}, 1)
 	r.Tenants = []settings.Tenant{tenants[1], tenants[2], tenants[0]} // Contoso, Fabrikam, northwind
 	req := queued(t, r, nil, nil)
 
@@ -166,9 +194,12 @@ func TestDeliverConcurrent(t *testing.T) {
 	if err != nil || stored.State != StateRunning {
 		t.Errorf("GET of the record while running = %s, %v; want running", stored.State, err)
 	}
-	if _, err := r.Deliver(t.Context(), req, 1, 5); !errors.Is(err, ErrBusy) {
-		t.Errorf("Deliver while another delivery runs = %v, want ErrBusy", err)
-	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := r.Deliver(t.Context(), req, 2, 5)
+		second <- err
+	}()
+	waitsForLease(t, recs, second)
 	// The plain upload path cannot overwrite a leased record either.
 	if err := r.Store.Upload(t.Context(), RecordName(req.RunID), EncodeRecord(QueuedRecord(req))); !errors.Is(err, reportstore.ErrLeased) {
 		t.Errorf("Upload of a leased record = %v, want ErrLeased", err)
@@ -177,12 +208,18 @@ func TestDeliverConcurrent(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("first Deliver = %v", err)
 	}
+	if err := <-second; !errors.Is(err, ErrFinished) {
+		t.Errorf("second Deliver, once the first finished = %v, want ErrFinished", err)
+	}
+	if n := collected.Load(); n != 3 {
+		t.Errorf("tenants collected = %d, want 3 (one run)", n)
+	}
 	if got := workbooks(t, recs.Store); len(got) != 1 {
 		t.Errorf("workbooks = %q, want one", got)
 	}
 	final, err := ReadRecord(t.Context(), recs, req.RunID)
-	if err != nil || final.State != StateSucceeded || final.TenantsDone != 3 {
-		t.Errorf("final record = %s %d/3, %v; want succeeded 3/3", final.State, final.TenantsDone, err)
+	if err != nil || final.State != StateSucceeded || final.TenantsDone != 3 || final.Attempts != 1 {
+		t.Errorf("final record = %s %d/3 attempts %d, %v; want succeeded 3/3 by attempt 1", final.State, final.TenantsDone, final.Attempts, err)
 	}
 	// Released: nothing holds the record any more.
 	l, err := recs.Store.Lease(t.Context(), RecordName(req.RunID), 15*time.Second)
@@ -190,6 +227,165 @@ func TestDeliverConcurrent(t *testing.T) {
 		t.Fatalf("Lease after the run = %v, want the lease released", err)
 	}
 	l.Release(t.Context())
+}
+
+// TestDeliverAfterHolderDied: a delivery whose run record is leased by a
+// process that died mid-run (the record says running; nobody renews the
+// lease) waits until the lease is free, then runs the request once, with
+// its tenants and sections.
+func TestDeliverAfterHolderDied(t *testing.T) {
+	var collected atomic.Int32
+	full := fakeDirectory(4)
+	c := collectorFunc(func(ctx context.Context, tn settings.Tenant, secs []string, emit func(string, any) error) (graphdata.Result, error) {
+		collected.Add(1)
+		return full(ctx, tn, secs, emit)
+	})
+	r, recs := newAzuriteRunner(t, c)
+	r.leasePoll = 50 * time.Millisecond
+	recs.refused = make(chan struct{}, 1)
+	req := queued(t, r, []string{tenants[1].ID}, []string{"users"})
+	// What the dead process left: its lease, and the record saying running.
+	dead, err := recs.Store.Lease(t.Context(), RecordName(req.RunID), 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := QueuedRecord(req)
+	running.State, running.Attempts, running.TenantsTotal = StateRunning, 1, 1
+	if err := dead.Upload(t.Context(), EncodeRecord(running)); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		rec Record
+		err error
+	}
+	done := make(chan result, 1)
+	errs := make(chan error, 1)
+	go func() {
+		rec, err := r.Deliver(t.Context(), req, 2, 5)
+		done <- result{rec, err}
+		errs <- err
+	}()
+	waitsForLease(t, recs, errs)
+	// The dead holder's lease ends (it lapses; releasing it is the same to
+	// Deliver, and 15 s sooner).
+	if err := dead.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("Deliver after the holder died = %v", res.err)
+	}
+	if n := collected.Load(); n != 1 {
+		t.Errorf("tenants collected = %d, want 1 (Contoso, once)", n)
+	}
+	stored, err := ReadRecord(t.Context(), recs, req.RunID)
+	if err != nil || stored.State != StateSucceeded || stored.Attempts != 2 || len(stored.Tenants) != 1 ||
+		stored.Tenants[0].TenantID != tenants[1].ID || !stored.HasReport() {
+		t.Errorf("record = %+v, %v; want succeeded by attempt 2 with Contoso alone and a report", stored, err)
+	}
+	if got := workbooks(t, recs.Store); len(got) != 1 {
+		t.Errorf("workbooks = %q, want one", got)
+	}
+}
+
+// TestDeliverWaitEndsWithContext: the wait for a leased record ends with
+// the delivery's context, with its cause, leaving the record as it was.
+func TestDeliverWaitEndsWithContext(t *testing.T) {
+	r, recs := newAzuriteRunner(t, fakeDirectory(2))
+	r.leasePoll = 50 * time.Millisecond
+	recs.refused = make(chan struct{}, 1)
+	req := queued(t, r, nil, nil)
+	holder, err := recs.Store.Lease(t.Context(), RecordName(req.RunID), 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release(context.WithoutCancel(t.Context()))
+
+	ctx, cancel := context.WithCancelCause(t.Context())
+	stopped := errors.New("the handler was stopped (SIGTERM)")
+	errs := make(chan error, 1)
+	go func() {
+		_, err := r.Deliver(ctx, req, 1, 5)
+		errs <- err
+	}()
+	waitsForLease(t, recs, errs)
+	cancel(stopped)
+	if err := <-errs; !errors.Is(err, stopped) || errors.Is(err, ErrFinished) {
+		t.Errorf("Deliver after its context ended = %v, want the cause", err)
+	}
+	stored, err := ReadRecord(t.Context(), recs, req.RunID)
+	if err != nil || stored.State != StateQueued || stored.Reason != "" {
+		t.Errorf("record = %s %q, %v; want queued as accepted", stored.State, stored.Reason, err)
+	}
+}
+
+// TestDeliverCutShort: a delivery stopped mid-run (the handler got
+// SIGTERM) leaves the record queued for the message's redelivery, saying
+// which tenants were read and which were not, and frees the record at once.
+// A timer run stopped alike is failed with the same account.
+func TestDeliverCutShort(t *testing.T) {
+	stopped := errors.New("the handler was stopped (SIGTERM)")
+	c := collectorFunc(func(ctx context.Context, tn settings.Tenant, _ []string, emit func(string, any) error) (graphdata.Result, error) {
+		if tn.DisplayName == "northwind" {
+			<-ctx.Done() // northwind answers only once the run is stopped
+			return graphdata.Result{}, ctx.Err()
+		}
+		return graphdata.Result{Sections: []graphdata.SectionResult{{Section: "users", Status: graphdata.SectionOK}}},
+			emit("users", section.User{ID: "1", DisplayName: tn.DisplayName + " admin"})
+	})
+	r, recs := newAzuriteRunner(t, c)
+	r.Parallel = 3
+	want := "cut short: the handler was stopped (SIGTERM) after 2 of 3 tenants; not collected: northwind"
+	// stopAfterTwo cancels ctx once two tenants are done.
+	stopAfterTwo := func() (context.Context, func()) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		r.Progress = func(info Info, _ *TenantResult) {
+			if info.TenantsDone == 2 {
+				cancel(stopped)
+			}
+		}
+		return ctx, func() { cancel(nil) }
+	}
+
+	t.Run("on demand", func(t *testing.T) {
+		req := queued(t, r, nil, nil)
+		ctx, cancel := stopAfterTwo()
+		defer cancel()
+		rec, err := r.Deliver(ctx, req, 1, 5)
+		if !errors.Is(err, stopped) {
+			t.Fatalf("Deliver stopped mid-run = %v, want the stop's cause", err)
+		}
+		stored, err := ReadRecord(t.Context(), recs, req.RunID)
+		if err != nil || stored.State != StateQueued || stored.Reason != "attempt 1 of 5 did not finish, to be retried: "+want ||
+			stored.TenantsDone != 2 || len(stored.Tenants) != 2 || stored.HasReport() || !stored.Finished.IsZero() {
+			t.Errorf("record = %s %q %d/%d tenants %d, %v;\nwant queued, %q, 2/3 with their 2 results, no report",
+				stored.State, stored.Reason, stored.TenantsDone, stored.TenantsTotal, len(stored.Tenants), err, want)
+		}
+		if rec.State != StateQueued {
+			t.Errorf("returned record = %s, want queued", rec.State)
+		}
+		l, err := recs.Store.Lease(t.Context(), RecordName(req.RunID), 15*time.Second)
+		if err != nil {
+			t.Fatalf("Lease after the stop = %v, want the record free for the redelivery", err)
+		}
+		l.Release(t.Context())
+	})
+	t.Run("timer", func(t *testing.T) {
+		ctx, cancel := stopAfterTwo()
+		defer cancel()
+		rec, err := r.Run(ctx, Request{Trigger: "timer"})
+		if !errors.Is(err, stopped) {
+			t.Fatalf("Run stopped mid-run = %v, want the stop's cause", err)
+		}
+		stored, err := ReadRecord(t.Context(), recs, rec.RunID)
+		if err != nil || stored.State != StateFailed || stored.Reason != want || stored.Finished.IsZero() {
+			t.Errorf("record = %s %q, %v; want failed, %q", stored.State, stored.Reason, err, want)
+		}
+	})
+	if got := workbooks(t, recs.Store); len(got) != 0 {
+		t.Errorf("workbooks = %q, want none", got)
+	}
 }
 
 // failingWorkbooks is the Azurite store with every workbook upload failing,

@@ -101,6 +101,9 @@ type Runner struct {
 	Logger   *slog.Logger
 	// SpoolDir holds the spool files of runs ("" = the OS temp directory).
 	SpoolDir string
+	// leasePoll is how often Deliver looks again at a record another
+	// process has leased (0: leasePoll); tests shorten it.
+	leasePoll time.Duration
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 	// Progress, if set, is called once the run is planned (finished nil)
@@ -114,6 +117,9 @@ type Runner struct {
 	TenantTimeout time.Duration
 	// Highlights are the workbook's thresholds (zero: nothing below them).
 	Highlights report.Thresholds
+	// RecordRetry is how the run retries writing its final record, failed
+	// or finished, while storage fails (zero: the [Backoff] defaults).
+	RecordRetry Backoff
 }
 
 func (r *Runner) now() time.Time {
@@ -150,12 +156,22 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	rec.TenantsTotal, rec.TenantsDone, rec.Tenants, rec.Report, rec.ReportBytes = len(tenants), 0, []TenantResult{}, "", 0
 	log := r.Logger.With("run_id", rec.RunID)
 	log.InfoContext(ctx, "run started", "trigger", rec.Trigger, "tenants", len(tenants), "sections", len(sections))
+	// Not retried: with storage down at the start, failing at once with
+	// storage's error is clearer than waiting, and nothing is written yet.
+	// The record returned says failed, though it is stored nowhere.
 	if err := save(ctx, rec); err != nil {
-		return rec, fmt.Errorf("run: record: %w", err)
+		err = fmt.Errorf("run: run record not written, run not started: %w", err)
+		rec.State, rec.Reason, rec.Finished = StateFailed, err.Error(), r.now()
+		return rec, err
 	}
 	fail := func(err error) (Record, error) {
+		// A step that failed because ctx ended was cut short, not broken:
+		// say so, and by what.
+		if cs := (*CutShortError)(nil); ctx.Err() != nil && !errors.As(err, &cs) {
+			err = &CutShortError{Cause: context.Cause(ctx), Total: rec.TenantsTotal, Collected: rec.TenantsDone, Err: err}
+		}
 		rec.State, rec.Reason, rec.Finished = StateFailed, err.Error(), r.now()
-		if serr := save(context.WithoutCancel(ctx), rec); serr != nil {
+		if serr := r.saveLast(ctx, log, save, rec); serr != nil {
 			log.ErrorContext(ctx, "failed run's record not written", "error", serr)
 		}
 		return rec, err
@@ -184,6 +200,9 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		mu      sync.Mutex // rec's prediction, current and the Progress calls
 		plan    *graphdata.Plan
 		current = rec // the record as last written
+		// beforeCut are the tenants whose collection ended while ctx was
+		// live: the others were cut short if ctx ends.
+		beforeCut = map[string]bool{}
 	)
 	planned := make(chan struct{})
 	go func() {
@@ -207,6 +226,9 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	results := r.collect(ctx, log, dir, tenants, sv, sections, func(done []TenantResult, last TenantResult) {
 		mu.Lock()
 		defer mu.Unlock()
+		if ctx.Err() == nil {
+			beforeCut[last.TenantID] = true
+		}
 		current.TenantsDone, current.Tenants = len(done), done
 		if plan != nil {
 			current.Expected = r.now().Add(plan.Remaining())
@@ -218,6 +240,22 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	})
 	<-planned
 	progress.close()
+	if ctx.Err() != nil {
+		// Stopped mid-collection (the handler is shutting down): no
+		// workbook of a part of the tenants, but a record of which were
+		// read and which were not.
+		cs := &CutShortError{Cause: context.Cause(ctx), Total: len(tenants)}
+		rec.Tenants = []TenantResult{}
+		for _, res := range results {
+			if beforeCut[res.TenantID] {
+				rec.Tenants = append(rec.Tenants, res.TenantResult)
+			} else {
+				cs.Missing = append(cs.Missing, res.DisplayName)
+			}
+		}
+		rec.TenantsDone, cs.Collected = len(rec.Tenants), len(rec.Tenants)
+		return fail(cs)
+	}
 	rec.Collected, rec.Expected = r.now(), time.Time{}
 	rec.TenantsDone = len(results)
 	rec.Tenants = make([]TenantResult, len(results))
@@ -247,8 +285,9 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		rec.State = StateSucceeded
 	}
 	rec.Finished = r.now()
-	if err := save(ctx, rec); err != nil {
-		return rec, fmt.Errorf("run: record: %w", err)
+	if err := r.saveLast(ctx, log, save, rec); err != nil {
+		// The workbook is complete; the stored record still says running.
+		return rec, fmt.Errorf("run: report %s uploaded, but its run record not written: %w", rec.Report, err)
 	}
 	log.InfoContext(ctx, "run finished", "state", rec.State, "report", rec.Report, "bytes", rec.ReportBytes,
 		"tenants_ok", c.OK, "tenants_partial", c.Partial, "tenants_failed", c.Failed, "duration", rec.Finished.Sub(rec.Started))

@@ -44,11 +44,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tenantreport/tenantreport/internal/section"
@@ -122,8 +124,49 @@ func (e *FieldError) Error() string {
 	if errors.Is(e.Err, ErrMissing) {
 		return "settings: " + e.Field + ": " + e.Err.Error()
 	}
-	// The value is shown verbatim (not %q) so a JSON value reads as written.
-	return fmt.Sprintf("settings: %s: %v: got %s", e.Field, e.Err, e.Value)
+	// The value is shown verbatim (not %q) so a JSON value reads as written,
+	// unless verbatim would hide it: an empty or blank value, spaces around
+	// it, or a control character would read as nothing, or as a cut message.
+	v := e.Value
+	switch {
+	case secretShaped(v):
+		// Load reports connection strings by shape, but a key can be pasted
+		// into any setting (a connection string into a __blobServiceUri, a
+		// SAS URL): no message repeats one, whichever setting holds it.
+		v = "<not shown: it holds an account key or a SAS signature>"
+	case needsQuotes(v):
+		v = strconv.Quote(shorten(v))
+	default:
+		v = shorten(v)
+	}
+	return fmt.Sprintf("settings: %s: %v: got %s", e.Field, e.Err, v)
+}
+
+// secretShaped reports whether v holds a storage account key or a SAS
+// signature.
+func secretShaped(v string) bool {
+	l := strings.ToLower(v)
+	return strings.Contains(l, "accountkey=") || strings.Contains(l, "sharedaccesssignature=") || strings.Contains(l, "sig=")
+}
+
+// shorten cuts a long value as excerpt does. Values come from callers too
+// (an API body's section names): a message quotes enough of one to
+// recognise it, not all of it. A value Load already cut around a JSON
+// error, "…" marks included, is left as it is.
+func shorten(v string) string {
+	if len(v) <= excerptLen+2*len("…") {
+		return v
+	}
+	return excerpt(v, -1)
+}
+
+// needsQuotes reports whether v, shown verbatim, would not read as itself.
+func needsQuotes(v string) bool {
+	if strings.TrimSpace(v) != v || v == "" || !utf8.ValidString(v) {
+		return true
+	}
+	// Controls, format characters (a byte order mark) and line separators.
+	return strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsGraphic(r) })
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
@@ -258,6 +301,10 @@ func Load(getenv func(string) string) (Settings, error) {
 
 	if v := getenv(KeyTenants); v == "" {
 		fail(KeyTenants, "", ErrMissing)
+	} else if strings.HasPrefix(v, "\ufeff") {
+		// encoding/json would say "invalid character 'ï'", the BOM's
+		// first byte read as Latin-1: name the invisible culprit.
+		fail(KeyTenants, excerpt(v, -1), fmt.Errorf("%w: starts with a byte order mark (U+FEFF); save the value without it", ErrInvalid))
 	} else if ts, off, err := parseTenants(strings.NewReader(v)); err != nil {
 		// Name each bad entry as REPORT_TENANTS[i].tenantId with its value.
 		for _, e := range unjoin(err) {
@@ -341,10 +388,13 @@ func Load(getenv func(string) string) (Settings, error) {
 		{KeyMFAPercent, 0, 100, &s.Thresholds.MFAMinPercent},
 		{KeyScorePercent, 0, 100, &s.Thresholds.ScoreMinPercent},
 	} {
-		v := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(getenv(th.key)), "%"))
-		if v == "" {
+		raw := strings.TrimSpace(getenv(th.key))
+		if raw == "" {
 			continue
 		}
+		// A lone "%" is not unset: it fails below rather than silently
+		// keeping the default.
+		v := strings.TrimSpace(strings.TrimSuffix(raw, "%"))
 		n, err := strconv.Atoi(v)
 		if err != nil || n < th.min || n > th.max {
 			fail(th.key, getenv(th.key), fmt.Errorf("%w: want a whole number from %d to %d", ErrInvalid, th.min, th.max))
@@ -518,12 +568,82 @@ func checkSchedule(v string) error {
 	if len(fields) != 6 {
 		return fmt.Errorf("%w: %d fields, want 6 NCRONTAB fields (second minute hour day month day-of-week)", ErrInvalid, len(fields))
 	}
-	for _, f := range fields {
+	for i, f := range fields {
 		if !cronField.MatchString(f) {
 			return fmt.Errorf("%w: field %q", ErrInvalid, f)
 		}
+		// Out-of-range values ("0 0 25 * * *") pass the character check,
+		// and the host would only refuse the function at startup, in its
+		// own log.
+		if err := cronFields[i].check(f); err != nil {
+			return fmt.Errorf("%w: %s field %q: %v", ErrInvalid, cronFields[i].name, f, err)
+		}
 	}
 	return nil
+}
+
+// cronFieldSpec is one NCRONTAB field: its range and, for months and days of
+// the week, the names that stand for min, min+1, …
+type cronFieldSpec struct {
+	name     string
+	min, max int
+	names    []string
+}
+
+var cronFields = [6]cronFieldSpec{
+	{name: "second", max: 59},
+	{name: "minute", max: 59},
+	{name: "hour", max: 23},
+	{name: "day", min: 1, max: 31},
+	{name: "month", min: 1, max: 12, names: []string{"january", "february", "march", "april", "may", "june",
+		"july", "august", "september", "october", "november", "december"}},
+	{name: "day-of-week", max: 6, names: []string{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}},
+}
+
+// check checks a field's comma-separated items: *, a value, or a range,
+// each with an optional /step.
+func (c cronFieldSpec) check(f string) error {
+	for item := range strings.SplitSeq(f, ",") {
+		base, step, hasStep := strings.Cut(item, "/")
+		if hasStep {
+			if n, err := strconv.Atoi(step); err != nil || n < 1 {
+				return fmt.Errorf("step %q is not a whole number of 1 or more", step)
+			}
+		}
+		if base == "*" {
+			continue
+		}
+		vals := []string{base}
+		if lo, hi, isRange := strings.Cut(base, "-"); isRange {
+			vals = []string{lo, hi}
+		}
+		for _, v := range vals {
+			if err := c.value(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// value checks one value: a number in range, or a name (NCRONTAB takes any
+// leading part of one, case-insensitively: "mon", "Monday").
+func (c cronFieldSpec) value(v string) error {
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < c.min || n > c.max {
+			return fmt.Errorf("%d is out of range %d–%d", n, c.min, c.max)
+		}
+		return nil
+	}
+	for _, name := range c.names {
+		if v != "" && strings.HasPrefix(name, strings.ToLower(v)) {
+			return nil
+		}
+	}
+	if c.names != nil {
+		return fmt.Errorf("%q is neither a number from %d to %d nor a %s name", v, c.min, c.max, c.name)
+	}
+	return fmt.Errorf("%q is not a number from %d to %d", v, c.min, c.max)
 }
 
 // ParseTenants parses a JSON list of tenants. Unknown keys, ids that are not
@@ -544,11 +664,13 @@ func parseTenants(r io.Reader) ([]Tenant, int64, error) {
 	var ts []Tenant
 	if err := dec.Decode(&ts); err != nil {
 		if off := jsonOffset(err); off >= 0 {
-			return nil, off, fmt.Errorf("%w: %v (byte offset %d)", ErrInvalid, err, off)
+			return nil, off, fmt.Errorf("%w: %s (byte offset %d)", ErrInvalid, jsonProblem(err), off)
 		}
-		return nil, -1, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, -1, fmt.Errorf("%w: %s", ErrInvalid, jsonProblem(err))
 	}
-	if dec.More() {
+	// Not dec.More: it reports false for a stray "]" or "}", so
+	// `[…]]` was taken for a list.
+	if _, err := dec.Token(); err != io.EOF {
 		off := dec.InputOffset()
 		return nil, off, fmt.Errorf("%w: trailing data after the tenant list (byte offset %d)", ErrInvalid, off)
 	}
@@ -585,6 +707,31 @@ func parseTenants(r io.Reader) ([]Tenant, int64, error) {
 		return nil, -1, err
 	}
 	return ts, -1, nil
+}
+
+// jsonProblem says what is wrong with the tenant list in the operator's
+// terms: encoding/json's type errors name Go types ("[]settings.Tenant",
+// "Go struct field Tenant.displayName"), which mean nothing in an app
+// setting.
+func jsonProblem(err error) string {
+	te := (*json.UnmarshalTypeError)(nil)
+	if !errors.As(err, &te) {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return "the JSON ends too early (truncated?)"
+		}
+		if errors.Is(err, io.EOF) {
+			return "no JSON in the value"
+		}
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	switch {
+	case te.Field != "":
+		return fmt.Sprintf("a tenant's %q is a JSON %s, want a string", te.Field, te.Value)
+	case te.Type.Kind() == reflect.Slice:
+		return fmt.Sprintf(`the tenant list is a JSON %s, want a list like [{"tenantId":"…","displayName":"…"}]`, te.Value)
+	default:
+		return fmt.Sprintf(`a tenant is a JSON %s, want an object like {"tenantId":"…","displayName":"…"}`, te.Value)
+	}
 }
 
 // jsonOffset is where in its input a JSON error occurred, or -1 when the
