@@ -121,7 +121,7 @@ func (r *Runner) Deliver(ctx context.Context, req Request, attempt, maxAttempts 
 		} else {
 			rec.State, rec.Reason = StateFailed, fmt.Sprintf("attempt %d of %d %s, the last: %v", attempt, maxAttempts, outcome, err)
 		}
-		if serr := save(context.WithoutCancel(ctx), rec); serr != nil {
+		if serr := r.saveLast(ctx, log, save, rec); serr != nil {
 			log.ErrorContext(ctx, "run record not updated after a failed attempt", "error", serr)
 		}
 	}

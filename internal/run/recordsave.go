@@ -33,10 +33,11 @@ const (
 	defaultSaveFor      = 2 * time.Minute
 )
 
-// saveLast writes rec, the run's final record (finished or failed), with
-// save, retrying as r.RecordRetry says while storage fails. Without it the
-// stored record would say "running" forever, beside a workbook no record
-// names, or say nothing of why the run failed.
+// saveLast writes rec, the last record of a run or delivery attempt
+// (finished, failed, or queued again with the reason), with save, retrying
+// as r.RecordRetry says while storage fails. Without it the stored record
+// would say "running" forever, beside a workbook no record names, or say
+// nothing of why the run failed.
 //
 // The first try is made even when ctx has ended (the handler is stopping):
 // the record is the one trace of what the run did. Retries are not, so a
