@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -190,4 +191,36 @@ var signInFree = usersTop5()
 func usersTop5() users.UsersRequestBuilderGetRequestConfiguration {
 	return users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: &users.UsersRequestBuilderGetQueryParameters{
 		Select: []string{"id", "displayName"}, Top: ptr(int32(5))}}
+}
+
+// TestOutageRetryAfterScaled: a 503's Retry-After of 10 s is, in a world at time scale 0.01, 100 ms, said exactly
+// in x-ms-retry-after-ms as on a 429 (Retry-After cannot say less than 1 s); at scale 1 only Retry-After is sent.
+func TestOutageRetryAfterScaled(t *testing.T) {
+	for _, tc := range []struct {
+		scale            float64
+		retryAfter, msec string
+	}{{1, "10", ""}, {0.01, "1", "100"}} {
+		synctest.Test(t, func(t *testing.T) {
+			w := emulator.SampleWorld()
+			w.TimeScale = tc.scale
+			w.Tenants[0].Faults = &emulator.Faults{Outage: true}
+			m := newMem(t, w)
+			tok, err := m.credential(w.Tenants[0].ID).GetToken(t.Context(), tokenOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, emulator.InMemoryURL+"/v1.0/organization", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.Token)
+			resp, err := m.s.Transport().RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != tc.retryAfter ||
+				resp.Header.Get("x-ms-retry-after-ms") != tc.msec {
+				t.Errorf("scale %v: %d Retry-After %q x-ms-retry-after-ms %q, want 503, %q, %q", tc.scale, resp.StatusCode,
+					resp.Header.Get("Retry-After"), resp.Header.Get("x-ms-retry-after-ms"), tc.retryAfter, tc.msec)
+			}
+		})
+	}
 }

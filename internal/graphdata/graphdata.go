@@ -490,15 +490,16 @@ func (c *Collector) client(cred azcore.TokenCredential) (*msgraphsdk.GraphServic
 		return nil, fmt.Errorf("graphdata: %w", err)
 	}
 	adapter.SetBaseUrl(c.Endpoint + "/v1.0")
-	newClient.Lock()
-	defer newClient.Unlock()
-	return msgraphsdk.NewGraphServiceClient(adapter), nil
+	// Not msgraphsdk.NewGraphServiceClient: it passes kiota's process-wide
+	// backing store factory to EnableBackingStore, which writes it back to
+	// that global (the same value) while other tenants' responses are
+	// being parsed into models, whose constructors read it: a data race
+	// that serialising the clients' construction did not remove (-race
+	// found it in TestSoak). With a nil factory EnableBackingStore leaves
+	// the global alone and does the rest (per adapter, or under the
+	// registries' own locks).
+	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: *msgraphsdk.NewGraphBaseServiceClient(adapter, nil)}, nil
 }
-
-// newClient serialises NewGraphServiceClient, which sets kiota's
-// process-wide backing store factory (EnableBackingStore): two tenants'
-// clients made at once race on it.
-var newClient sync.Mutex
 
 func deref[T any](p *T) T {
 	var zero T

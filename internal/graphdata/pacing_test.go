@@ -266,3 +266,32 @@ func TestGraphFaultsAreRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestThrottleOfUnmodelledBudgetIsWaitedOut: Graph throttles secure
+// scores across tenants (a budget the pacing does not model: it paces them
+// per tenant) and says so with x-ms-throttle-scope Application/…. The
+// request is sent again after the Retry-After, not at once: the section
+// is read, throttled once, after the wait.
+func TestThrottleOfUnmodelledBudgetIsWaitedOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := manyTenants(2, 50)
+		w.Throttling = &emulator.Throttling{Budgets: []emulator.Budget{
+			{Family: emulator.FamilySecureScore, Scope: emulator.ScopeApp, Limit: 1, Window: emulator.Duration(10 * time.Second)}}}
+		_, c, _ := pacedCollector(t, w)
+		for i, tn := range w.Tenants {
+			start := time.Now()
+			res, err := c.Collect(t.Context(), graphdata.Job{Tenant: settings.Tenant{ID: tn.ID}, Sections: []string{"securescore"},
+				Size: graphdata.Size{Users: tn.Users}}, func(string, any) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			sr, _ := res.Section("securescore")
+			took := time.Since(start)
+			wantThrottled := i // the second tenant's request finds the budget spent
+			if sr.Status != graphdata.SectionOK || sr.Throttled != wantThrottled || (i == 1 && took < 9*time.Second) {
+				t.Errorf("tenant %d: secure score %s (%s), throttled %d times, after %v; want ok, throttled %d times, after the Retry-After",
+					i+1, sr.Status, sr.Reason, sr.Throttled, took, wantThrottled)
+			}
+		}
+	})
+}

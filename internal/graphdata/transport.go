@@ -175,7 +175,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if wait == 0 {
 				wait = t.backoff(throttles + 1)
 			}
-			t.hold(charges, resp.Header.Get("x-ms-throttle-scope"), time.Now().Add(wait))
+			held := t.hold(charges, resp.Header.Get("x-ms-throttle-scope"), time.Now().Add(wait))
 			if throttles >= t.pacing.ThrottleRetries {
 				resp.Body = releasing(resp.Body, release)
 				return resp, nil
@@ -183,7 +183,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			throttles++
 			discard(resp)
 			release()
-			continue // Acquire waits out the hold
+			if held {
+				continue // Acquire waits out the hold
+			}
+			// Graph throttled a budget the pacing does not model (secure
+			// scores across tenants, say): no bucket holds the request
+			// back, so it waits here, or it would be sent again at once,
+			// its retries spent in a burst that Graph refuses.
 		case resp.StatusCode >= 500 && failures < t.pacing.Retries:
 			failures++
 			var given bool
@@ -265,8 +271,9 @@ func (t *Transport) priority(j *job, r request) float64 {
 
 // hold empties, until the given time, the budgets a 429 concerned: those
 // of its x-ms-throttle-scope ("Tenant_Application/…" or "Application/…"),
-// or all the request's family budgets when Graph does not say.
-func (t *Transport) hold(charges []pace.Charge, scope string, until time.Time) {
+// or all the request's family budgets when Graph does not say. It reports
+// whether it held any.
+func (t *Transport) hold(charges []pace.Charge, scope string, until time.Time) (held bool) {
 	perTenant := strings.HasPrefix(scope, "Tenant_Application")
 	perApp := strings.HasPrefix(scope, "Application")
 	for _, c := range charges {
@@ -278,7 +285,9 @@ func (t *Transport) hold(charges []pace.Charge, scope string, until time.Time) {
 			continue
 		}
 		t.sched.Hold(c, until)
+		held = true
 	}
+	return held
 }
 
 // calibrate corrects the directory budgets from what Graph said of a
