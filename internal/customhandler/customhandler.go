@@ -140,7 +140,7 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Content-Length: the host may send it chunked. It reads at most
 // maxInvocationBytes (+1), whatever the sender sends, and checks the
 // function's trigger binding and metadata (see decodeInvocation).
-func invocation(r *http.Request) (InvokeRequest, error) {
+func invocation(r *http.Request) (invoked, error) {
 	// nil ResponseWriter: the reply is the handler's to write (an
 	// InvokeResponse, not net/http's plain-text 413).
 	return decodeInvocation(r.URL.Path, http.MaxBytesReader(nil, r.Body, maxInvocationBytes))
@@ -148,17 +148,13 @@ func invocation(r *http.Request) (InvokeRequest, error) {
 
 func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("invocation_id", r.Header.Get(HeaderInvocationID), "function", "ReportTimer")
-	req, err := invocation(r)
-	var timer TimerInfo
-	if raw, ok := req.Data[timerBinding]; ok && err == nil {
-		err = Decode(raw, &timer)
-	}
+	inv, err := invocation(r)
 	if err != nil {
 		log.ErrorContext(r.Context(), "bad invocation", "error", err)
 		reply(w, http.StatusBadRequest, []string{err.Error()})
 		return
 	}
-	log.InfoContext(r.Context(), "timer invocation", "past_due", timer.IsPastDue)
+	log.InfoContext(r.Context(), "timer invocation", "past_due", inv.timer.IsPastDue)
 
 	rec, err := h.runner.Run(r.Context(), run.Request{Trigger: "timer"})
 	logs := recordLogs(rec)
@@ -185,25 +181,6 @@ func (h *handler) reportTimer(w http.ResponseWriter, r *http.Request) {
 func (h *handler) reportQueue(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("invocation_id", r.Header.Get(HeaderInvocationID), "function", "ReportQueue")
 	inv, err := invocation(r)
-	var (
-		req       run.Request
-		attempt   = 1
-		messageID string
-	)
-	if err == nil {
-		raw, ok := inv.Data[QueueBinding]
-		if !ok {
-			err = fmt.Errorf("customhandler: invocation has no %q binding data", QueueBinding)
-		} else if err = Decode(raw, &req); err != nil {
-			err = fmt.Errorf("customhandler: run request: %w", err)
-		}
-	}
-	if raw, ok := inv.Metadata["DequeueCount"]; ok && err == nil {
-		err = Decode(raw, &attempt)
-	}
-	if raw, ok := inv.Metadata["Id"]; ok && err == nil {
-		err = Decode(raw, &messageID)
-	}
 	if err != nil {
 		// A message that cannot be read never will be: after
 		// MaxDequeueCount deliveries it rests in the poison queue, where an
@@ -212,10 +189,11 @@ func (h *handler) reportQueue(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, []string{err.Error()})
 		return
 	}
-	log = log.With("run_id", req.RunID, "message_id", messageID, "dequeue_count", attempt)
+	req := inv.request
+	log = log.With("run_id", req.RunID, "message_id", inv.messageID, "dequeue_count", inv.attempt)
 	log.InfoContext(r.Context(), "run request")
 
-	rec, err := h.runner.Deliver(r.Context(), req, attempt, MaxDequeueCount)
+	rec, err := h.runner.Deliver(r.Context(), req, inv.attempt, MaxDequeueCount)
 	switch {
 	case errors.Is(err, run.ErrFinished):
 		reply(w, http.StatusOK, []string{fmt.Sprintf("run %s finished before (%s): nothing to do", req.RunID, rec.State)})

@@ -299,7 +299,7 @@ func FuzzInvocation(f *testing.F) {
 	f.Add("/ReportQueue", `{"Data":{"request":`+jsonString(goodMessage)+`},"Metadata":{"DequeueCount":"2","Id":"\"m1\""}}`)
 	f.Add("/ReportQueue", `{"Data":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"`+strings.Repeat("k", 500)+`":7}}`)
 	f.Fuzz(func(t *testing.T, path, body string) {
-		req, err := decodeInvocation(path, strings.NewReader(body))
+		in, err := decodeInvocation(path, strings.NewReader(body))
 		if err != nil {
 			if msg := err.Error(); !strings.HasPrefix(msg, "customhandler: invocation: ") || len(msg) > 400 {
 				t.Errorf("decodeInvocation(%q, %.100q) = %d bytes %.200q, want at most 400 starting customhandler: invocation:", path, body, len(msg), msg)
@@ -309,12 +309,12 @@ func FuzzInvocation(f *testing.F) {
 		switch path {
 		case "/ReportTimer":
 			var ti TimerInfo
-			if err := Decode(req.Data["timer"], &ti); err != nil {
+			if err := Decode(in.Data["timer"], &ti); err != nil || ti != in.timer {
 				t.Errorf("decodeInvocation(%q, %.100q) took a timer binding that does not decode: %v", path, body, err)
 			}
 		case "/ReportQueue":
 			var r run.Request
-			if err := Decode(req.Data["request"], &r); err != nil || !run.ValidRunID(r.RunID) {
+			if err := Decode(in.Data["request"], &r); err != nil || !run.ValidRunID(r.RunID) || r.RunID != in.request.RunID {
 				t.Errorf("decodeInvocation(%q, %.100q) took a run request %+v that is not one: %v", path, body, r, err)
 			}
 		}

@@ -162,58 +162,66 @@ func jsonKind(t reflect.Type) string {
 // the handler hold more.
 const maxInvocationBytes = 4 << 20
 
+// invoked is what the handlers read of an invocation.
+type invoked struct {
+	InvokeRequest
+	timer     TimerInfo   // ReportTimer's binding
+	request   run.Request // ReportQueue's binding
+	attempt   int         // Metadata.DequeueCount; 1 when absent
+	messageID string      // Metadata.Id
+}
+
 // triggers are the functions the host invokes, by path: the name of each
-// one's trigger binding in Data, and the type that binding decodes to. The
-// handlers decode it again; decoding it here first means every bad
-// invocation is refused with an error that names what is wrong and where.
+// one's trigger binding in Data, and how it decodes into an invoked.
+// Decoding while reading the body means every bad invocation is refused
+// with an error that names what is wrong and where.
 var triggers = map[string]struct {
 	binding string
-	decode  func(json.RawMessage) error
+	decode  func(json.RawMessage, *invoked) error
 }{
-	"/ReportTimer": {timerBinding, func(raw json.RawMessage) error { var t TimerInfo; return Decode(raw, &t) }},
-	"/ReportQueue": {QueueBinding, func(raw json.RawMessage) error {
-		var r run.Request
-		if err := Decode(raw, &r); err != nil {
+	"/ReportTimer": {timerBinding, func(raw json.RawMessage, in *invoked) error { return Decode(raw, &in.timer) }},
+	"/ReportQueue": {QueueBinding, func(raw json.RawMessage, in *invoked) error {
+		if err := Decode(raw, &in.request); err != nil {
 			return err
 		}
 		// A run id names blobs: refused here, before any storage is
 		// touched, like the API's ids.
-		if !run.ValidRunID(r.RunID) {
-			return fmt.Errorf("customhandler: decode %.40s: \"runId\" %.80q is not a run id (like 20261201T060000123Z-1a2b3c)", raw, r.RunID)
+		if !run.ValidRunID(in.request.RunID) {
+			return fmt.Errorf("customhandler: decode %.40s: \"runId\" %.80q is not a run id (like 20261201T060000123Z-1a2b3c)", raw, in.request.RunID)
 		}
 		return nil
 	}},
 }
 
-// invocationMetadata are the metadata the handlers read, each with a
-// check of its decoded value.
+// invocationMetadata are the metadata the handlers read, each decoded
+// into an invoked and checked.
 var invocationMetadata = []struct {
-	name  string
-	check func(json.RawMessage) error
+	name   string
+	decode func(json.RawMessage, *invoked) error
 }{
-	{"DequeueCount", func(raw json.RawMessage) error {
-		var n int
-		if err := Decode(raw, &n); err != nil {
+	{"DequeueCount", func(raw json.RawMessage, in *invoked) error {
+		if err := Decode(raw, &in.attempt); err != nil {
 			return err
 		}
-		if n < 1 {
+		if in.attempt < 1 {
 			return fmt.Errorf("customhandler: decode %.40s: want a whole number from 1", raw)
 		}
 		return nil
 	}},
-	{"Id", func(raw json.RawMessage) error { var s string; return Decode(raw, &s) }},
+	{"Id", func(raw json.RawMessage, in *invoked) error { return Decode(raw, &in.messageID) }},
 }
 
 // decodeInvocation reads the invocation body of the function at path, to
 // its end: the host may send it chunked, so Content-Length is not trusted.
 // A body that is not one JSON object of the contract's shape, lacks the
 // function's trigger binding or holds a binding or metadata of the wrong
-// type is an error naming the problem, prefixed "customhandler: invocation".
-func decodeInvocation(path string, body io.Reader) (InvokeRequest, error) {
+// type is an error naming the problem, prefixed "customhandler: invocation";
+// otherwise it returns the binding and metadata decoded.
+func decodeInvocation(path string, body io.Reader) (invoked, error) {
 	// fail keeps the cause for errors.As (an *http.MaxBytesError says 413)
 	// but tells the problem in the contract's terms.
-	fail := func(cause error, format string, args ...any) (InvokeRequest, error) {
-		return InvokeRequest{}, &decodeError{"customhandler: invocation: " + fmt.Sprintf(format, args...), cause}
+	fail := func(cause error, format string, args ...any) (invoked, error) {
+		return invoked{}, &decodeError{"customhandler: invocation: " + fmt.Sprintf(format, args...), cause}
 	}
 	tooLarge := func(err error) bool {
 		mbe := (*http.MaxBytesError)(nil)
@@ -225,8 +233,9 @@ func decodeInvocation(path string, body io.Reader) (InvokeRequest, error) {
 		return fail(nil, "the body starts with a byte order mark (U+FEFF), which JSON does not allow")
 	}
 	dec := json.NewDecoder(br)
-	var req InvokeRequest
-	if err := dec.Decode(&req); err != nil {
+	in := invoked{attempt: 1}
+	req := &in.InvokeRequest
+	if err := dec.Decode(req); err != nil {
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field == "" {
 			return fail(err, `the body is a JSON %s, want an object {"Data":{…},"Metadata":{…}}`, te.Value)
 		}
@@ -252,18 +261,18 @@ func decodeInvocation(path string, body io.Reader) (InvokeRequest, error) {
 			// scheduled, or a run request without a run.
 			return fail(nil, "Data.%s is null, want the %s trigger's data", tr.binding, strings.TrimPrefix(path, "/"))
 		}
-		if err := tr.decode(raw); err != nil {
+		if err := tr.decode(raw, &in); err != nil {
 			return fail(err, "Data.%s: %s", tr.binding, strings.TrimPrefix(err.Error(), "customhandler: "))
 		}
 	}
 	for _, m := range invocationMetadata {
 		if raw, ok := req.Metadata[m.name]; ok {
-			if err := m.check(raw); err != nil {
+			if err := m.decode(raw, &in); err != nil {
 				return fail(err, "Metadata.%s: %s", m.name, strings.TrimPrefix(err.Error(), "customhandler: "))
 			}
 		}
 	}
-	return req, nil
+	return in, nil
 }
 
 // keys lists m's keys for a message: "no keys", or "keys "a", "b"", the
