@@ -31,6 +31,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -197,7 +198,7 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 	if !regexp.MustCompile(`^reports/\d{4}/\d{2}/\d{2}/[^/]+\.xlsx$`).MatchString(items[0].Name) {
 		t.Errorf("report blob %q, want reports/YYYY/MM/DD/<runId>.xlsx", items[0].Name)
 	}
-	f := openWorkbook(t, store, items[0].Name)
+	f := runtest.Workbook(t, store, items[0].Name)
 	checkSampleReport(t, world, f)
 
 	records, err := store.List(t.Context(), "runs/")
@@ -234,21 +235,6 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 			t.Errorf("logs or reply contain %q:\n%s\n%s", secret, logs, reply)
 		}
 	}
-}
-
-func openWorkbook(t *testing.T, store *reportstore.Store, name string) *excelize.File {
-	t.Helper()
-	rc, err := store.Open(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	f, err := excelize.OpenReader(rc)
-	if err != nil {
-		t.Fatalf("workbook %s does not open: %v", name, err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 // checkSampleReport checks the Summary and Users sheets against the world,

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 )
 
 // processWorld is the Functions host's side of the process-fault tests:
@@ -208,19 +209,6 @@ func (pw *processWorld) spools(t *testing.T) []string {
 	return dirs
 }
 
-func (pw *processWorld) workbooks(t *testing.T) []string {
-	t.Helper()
-	items, err := pw.store.List(t.Context(), "reports/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range items {
-		names = append(names, it.Name)
-	}
-	return names
-}
-
 // TestKilledMidRunRedelivered: the handler is killed (SIGKILL) in the
 // middle of an on-demand run. The host redelivers the message to a new
 // handler process, whose delivery finds the run record still leased by the
@@ -285,10 +273,10 @@ func TestKilledMidRunRedelivered(t *testing.T) {
 		t.Errorf("record = %s, attempt %d, tenants %q, sections %q, report %q; want succeeded by attempt 2, Contoso and Fabrikam, the requested sections, a report",
 			rec.State, rec.Attempts, ids, rec.RequestedSections, rec.Report)
 	}
-	if got := pw.workbooks(t); len(got) != 1 || got[0] != rec.Report {
+	if got := runtest.Names(t, pw.store, "reports/"); len(got) != 1 || got[0] != rec.Report {
 		t.Errorf("workbooks = %q, want just %s", got, rec.Report)
 	}
-	f := openWorkbook(t, pw.store, rec.Report)
+	f := runtest.Workbook(t, pw.store, rec.Report)
 	if sheets := f.GetSheetList(); !slices.Equal(sheets, []string{"Overview", "Summary", "Domains", "Users", "Licences", "Run status", "About"}) {
 		t.Errorf("sheets = %q, want the requested sections' only", sheets)
 	}
@@ -304,7 +292,7 @@ func TestKilledMidRunRedelivered(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(strings.Join(logs, "\n"), "nothing to do") {
 		t.Errorf("third delivery = %d %q, want 200, nothing to do", status, logs)
 	}
-	if got := pw.workbooks(t); len(got) != 1 {
+	if got := runtest.Names(t, pw.store, "reports/"); len(got) != 1 {
 		t.Errorf("workbooks after the third delivery = %q, want one", got)
 	}
 }
@@ -349,7 +337,7 @@ func TestStoppedMidRun(t *testing.T) {
 		t.Errorf("record = %s %q, %d/%d tenants (%d results), report %q;\nwant queued, %q, 2/3 with their results, no report",
 			rec.State, rec.Reason, rec.TenantsDone, rec.TenantsTotal, len(rec.Tenants), rec.Report, want)
 	}
-	if got := pw.workbooks(t); len(got) != 0 {
+	if got := runtest.Names(t, pw.store, "reports/"); len(got) != 0 {
 		t.Errorf("workbooks = %q, want none", got)
 	}
 	if got := pw.spools(t); len(got) != 0 {

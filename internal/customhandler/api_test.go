@@ -277,20 +277,6 @@ func (w *apiWorld) take(t *testing.T) []queued {
 	return msgs
 }
 
-// recordNames lists the stored run records.
-func (w *apiWorld) recordNames(t *testing.T) []string {
-	t.Helper()
-	items, err := w.store.List(t.Context(), "runs/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range items {
-		names = append(names, it.Name)
-	}
-	return names
-}
-
 // putRecord stores rec as the run record of its run.
 func (w *apiWorld) putRecord(t *testing.T, rec run.Record) {
 	t.Helper()
@@ -446,7 +432,7 @@ func TestAPICreateRejects(t *testing.T) {
 			if msgs := w.take(t); len(msgs) != 0 {
 				t.Errorf("run queue holds %d messages after a rejected request, want 0: %v", len(msgs), msgs)
 			}
-			if names := w.recordNames(t); len(names) != 0 {
+			if names := runtest.Names(t, w.store, "runs/"); len(names) != 0 {
 				t.Errorf("run records after a rejected request = %q, want none", names)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -94,19 +95,6 @@ func queued(t *testing.T, r *Runner, tenants, sections []string) Request {
 	return req
 }
 
-func workbooks(t *testing.T, s *reportstore.Store) []string {
-	t.Helper()
-	items, err := s.List(t.Context(), "reports/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range items {
-		names = append(names, it.Name)
-	}
-	return names
-}
-
 func TestDeliverRunsOnce(t *testing.T) {
 	r, recs := newAzuriteRunner(t, fakeDirectory(4))
 	req := queued(t, r, nil, nil)
@@ -127,7 +115,7 @@ func TestDeliverRunsOnce(t *testing.T) {
 	if !errors.Is(err, ErrFinished) || again.State != StatePartial {
 		t.Errorf("second Deliver = %s, %v; want ErrFinished with the finished record", again.State, err)
 	}
-	if got := workbooks(t, recs.Store); len(got) != 1 || got[0] != rec.Report {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 1 || got[0] != rec.Report {
 		t.Errorf("workbooks = %q, want just %s", got, rec.Report)
 	}
 }
@@ -214,7 +202,7 @@ func TestDeliverConcurrent(t *testing.T) {
 	if n := collected.Load(); n != 3 {
 		t.Errorf("tenants collected = %d, want 3 (one run)", n)
 	}
-	if got := workbooks(t, recs.Store); len(got) != 1 {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 1 {
 		t.Errorf("workbooks = %q, want one", got)
 	}
 	final, err := ReadRecord(t.Context(), recs, req.RunID)
@@ -284,7 +272,7 @@ func TestDeliverAfterHolderDied(t *testing.T) {
 		stored.Tenants[0].TenantID != tenants[1].ID || !stored.HasReport() {
 		t.Errorf("record = %+v, %v; want succeeded by attempt 2 with Contoso alone and a report", stored, err)
 	}
-	if got := workbooks(t, recs.Store); len(got) != 1 {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 1 {
 		t.Errorf("workbooks = %q, want one", got)
 	}
 }
@@ -383,7 +371,7 @@ func TestDeliverCutShort(t *testing.T) {
 			t.Errorf("record = %s %q, %v; want failed, %q", stored.State, stored.Reason, err, want)
 		}
 	})
-	if got := workbooks(t, recs.Store); len(got) != 0 {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 0 {
 		t.Errorf("workbooks = %q, want none", got)
 	}
 }
@@ -429,7 +417,7 @@ func TestDeliverFailedUpload(t *testing.T) {
 	if stored.State != StateFailed || !strings.Contains(stored.Reason, "storage unavailable") || stored.HasReport() || stored.Finished.IsZero() {
 		t.Errorf("record after the last attempt = %+v, want failed with the reason, finished, no report", stored)
 	}
-	if got := workbooks(t, recs.Store); len(got) != 0 {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 0 {
 		t.Errorf("workbooks = %q, want none", got)
 	}
 	// Poisoned: a stray redelivery does nothing.
@@ -454,7 +442,7 @@ func TestDeliverWithoutRecord(t *testing.T) {
 		len(rec.RequestedTenants) != 1 || rec.RequestedSections[0] != "users" {
 		t.Errorf("record = %+v, want Contoso alone, succeeded", rec)
 	}
-	if got := workbooks(t, recs.Store); len(got) != 1 {
+	if got := runtest.Names(t, recs.Store, "reports/"); len(got) != 1 {
 		t.Errorf("workbooks = %q, want one", got)
 	}
 }

@@ -1,13 +1,10 @@
 package run_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -20,7 +17,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/xuri/excelize/v2"
 
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
 	"github.com/tenantreport/tenantreport/internal/emulator"
@@ -28,6 +24,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/tenantauth"
 )
@@ -420,21 +417,14 @@ func TestTwoRunsAtOnce(t *testing.T) {
 			}
 		}
 	}
-	items, err := rig.store.List(t.Context(), "reports/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range items {
-		names = append(names, it.Name)
-	}
+	names := runtest.Names(t, rig.store, "reports/")
 	if !slices.Contains(names, a.Report) || !slices.Contains(names, b.Report) || len(names) != 2 {
 		t.Errorf("workbooks in storage = %q, want %s and %s", names, a.Report, b.Report)
 	}
 
 	var sheets [][]string
 	for _, rec := range recs {
-		f := rig.workbook(t, rec.Report)
+		f := runtest.Workbook(t, rig.store, rec.Report)
 		sheets = append(sheets, f.GetSheetList())
 		about := map[string]string{}
 		for _, row := range sheetRows(t, f, "About")[1:] {
@@ -457,24 +447,4 @@ func TestTwoRunsAtOnce(t *testing.T) {
 	if !slices.Equal(sheets[0], sheets[1]) {
 		t.Errorf("the two workbooks' sheets differ: %q and %q", sheets[0], sheets[1])
 	}
-}
-
-// workbook downloads and opens the workbook name.
-func (rig *soakRig) workbook(t *testing.T, name string) *excelize.File {
-	t.Helper()
-	rc, err := rig.store.Open(context.WithoutCancel(t.Context()), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("workbook %s: %v", name, err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
@@ -156,7 +157,7 @@ func signal(once *sync.Once, ch chan struct{}) { once.Do(func() { close(ch) }) }
 // list shows committed blobs only) nor found by name.
 func (w *faultWorld) noWorkbook(t *testing.T, name string) {
 	t.Helper()
-	if names := workbooks(t, w.store); len(names) != 0 {
+	if names := runtest.Names(t, w.store, "reports/"); len(names) != 0 {
 		t.Errorf("workbooks stored = %q, want none", names)
 	}
 	if it, err := w.store.Stat(t.Context(), name); !errors.Is(err, reportstore.ErrNotFound) {

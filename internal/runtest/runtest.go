@@ -1,5 +1,6 @@
 // Package runtest gives tests of package run and its callers a directory
-// written as a function: for runs whose Graph is not the point.
+// written as a function, for runs whose Graph is not the point, and reads
+// back what runs stored.
 package runtest
 
 import (
