@@ -76,6 +76,17 @@ func (p *handlerProc) logs() string {
 	return p.stderr.String()
 }
 
+// stop sends SIGTERM and waits for the handler to exit. Its logs are then
+// complete: read while it runs, they may lack the lines of a reply just
+// received.
+func (p *handlerProc) stop(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	return <-p.exited
+}
+
 // startHandler starts the binary with env and returns once it has said it
 // is serving (or fails the test if it exits first).
 func startHandler(t *testing.T, env []string) *handlerProc {
@@ -219,10 +230,7 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 	}
 
 	// Graceful shutdown on SIGTERM, exit status 0.
-	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-h.exited; err != nil {
+	if err := h.stop(t); err != nil {
 		t.Errorf("handler after SIGTERM: %v, want exit 0", err)
 	}
 	logs := h.logs()

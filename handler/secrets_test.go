@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,10 +237,7 @@ func (c leakClient) invoke(function, body string) (*http.Response, []byte) {
 // leakStop stops h with SIGTERM, as the host does, and keeps all it logged.
 func leakStop(t *testing.T, h *handlerProc, name string, found *exposure) {
 	t.Helper()
-	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-h.exited; err != nil {
+	if err := h.stop(t); err != nil {
 		t.Errorf("%s after SIGTERM: %v, want exit 0", name, err)
 	}
 	found.add(name+" stderr", h.logs())

@@ -39,17 +39,6 @@ func nothingStored(t *testing.T, srv *azuritetest.Server, container string) {
 	}
 }
 
-// noStorageSecrets fails the test if s holds the account key or a SAS
-// signature.
-func noStorageSecrets(t *testing.T, what, s string) {
-	t.Helper()
-	for _, secret := range []string{azuritetest.Key, "AccountKey", "sig="} {
-		if strings.Contains(s, secret) {
-			t.Errorf("%s holds %q:\n%s", what, secret, s)
-		}
-	}
-}
-
 // TestRunStorageDown: `handler run` with its storage down fails in
 // seconds (the blob client's bounded retries) with one error naming the
 // storage endpoint, and reads no tenant.
@@ -71,7 +60,7 @@ func TestRunStorageDown(t *testing.T) {
 	if regexp.MustCompile(`\[\d+/\d+\]`).Match(out) {
 		t.Errorf("run read tenants with storage down:\n%s", out)
 	}
-	noStorageSecrets(t, "run's output", string(out))
+	azuritetest.NoSecrets(t, "run's output", string(out))
 	nothingStored(t, srv, container)
 }
 
@@ -104,10 +93,13 @@ func TestTimerStorageDown(t *testing.T) {
 	if logs := strings.Join(ir.Logs, "\n"); !strings.Contains(logs, "storage unreachable") || !strings.Contains(logs, srv.BlobEndpoint()) {
 		t.Errorf("reply logs = %q, want storage unreachable at %s", ir.Logs, srv.BlobEndpoint())
 	}
+	if err := h.stop(t); err != nil {
+		t.Errorf("handler after SIGTERM: %v, want exit 0", err)
+	}
 	if !strings.Contains(h.logs(), "storage unreachable") {
 		t.Errorf("stderr does not say storage is unreachable:\n%s", h.logs())
 	}
-	noStorageSecrets(t, "the reply", string(reply))
-	noStorageSecrets(t, "stderr", h.logs())
+	azuritetest.NoSecrets(t, "the reply", string(reply))
+	azuritetest.NoSecrets(t, "stderr", h.logs())
 	nothingStored(t, srv, container)
 }

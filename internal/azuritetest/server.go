@@ -25,6 +25,17 @@ const (
 	Key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
+// NoSecrets fails the test if s, which what names, holds the account key,
+// an "AccountKey=" of a connection string or a SAS signature.
+func NoSecrets(tb testing.TB, what, s string) {
+	tb.Helper()
+	for _, secret := range []string{Key, "AccountKey", "sig="} {
+		if strings.Contains(s, secret) {
+			tb.Errorf("%s holds %q: %s", what, secret, s)
+		}
+	}
+}
+
 // How long Azurite may take to listen, and to exit once asked to. It starts
 // in a second or two on an idle machine, but took over 20 s with four
 // starting at once beside other race-built tests on two cores.

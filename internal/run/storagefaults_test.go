@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/xuri/excelize/v2"
 
 	"github.com/tenantreport/tenantreport/internal/azuritetest"
 	"github.com/tenantreport/tenantreport/internal/graphdata"
@@ -165,16 +164,6 @@ func (w *faultWorld) noWorkbook(t *testing.T, name string) {
 	}
 }
 
-// noSecrets fails the test if s holds the account key or a SAS signature.
-func noSecrets(t *testing.T, what, s string) {
-	t.Helper()
-	for _, secret := range []string{azuritetest.Key, "AccountKey", "sig="} {
-		if strings.Contains(s, secret) {
-			t.Errorf("%s holds %q: %s", what, secret, s)
-		}
-	}
-}
-
 // TestStorageDownAtUpload: storage goes away after collection began and
 // is still away when the workbook is uploaded. The upload makes its
 // bounded tries and the run fails; once storage is back, the stored record
@@ -240,8 +229,8 @@ func TestStorageDownAtUpload(t *testing.T) {
 	if stored.Report != "" || stored.ReportBytes != 0 || stored.Finished.IsZero() {
 		t.Errorf("stored record: report %q (%d bytes), finished %v; want no report, a finish time", stored.Report, stored.ReportBytes, stored.Finished)
 	}
-	noSecrets(t, "Run's error", res.err.Error())
-	noSecrets(t, "the record's reason", stored.Reason)
+	azuritetest.NoSecrets(t, "Run's error", res.err.Error())
+	azuritetest.NoSecrets(t, "the record's reason", stored.Reason)
 	w.noWorkbook(t, workbook)
 }
 
@@ -268,7 +257,7 @@ func TestStorageDownAtStart(t *testing.T) {
 	if !strings.Contains(msg, w.srv.BlobEndpoint()) || !strings.Contains(msg, "run record not written") {
 		t.Errorf("Run = %q, want it to say the run record was not written, naming the endpoint %s", msg, w.srv.BlobEndpoint())
 	}
-	noSecrets(t, "Run's error", msg)
+	azuritetest.NoSecrets(t, "Run's error", msg)
 	if got, want := w.tr.triesOf("/runs/"), int(testRetry.MaxRetries)+1; got != want {
 		t.Errorf("tries of the record = %d, want %d", got, want)
 	}
@@ -375,7 +364,7 @@ func TestStorageDownAfterWorkbookGivesUp(t *testing.T) {
 	if res.rec.Report != workbook || !res.rec.State.Finished() {
 		t.Errorf("returned record: %s, report %q; want finished, naming %s", res.rec.State, res.rec.Report, workbook)
 	}
-	noSecrets(t, "Run's error", res.err.Error())
+	azuritetest.NoSecrets(t, "Run's error", res.err.Error())
 	w.srv.Start()
 	assertWorkbookRows(t, w.store, workbook, 1+5)
 }
@@ -384,17 +373,7 @@ func TestStorageDownAfterWorkbookGivesUp(t *testing.T) {
 // Users sheet has rows rows: the workbook is complete.
 func assertWorkbookRows(t *testing.T, s *reportstore.Store, name string, rows int) {
 	t.Helper()
-	rc, err := s.Open(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	f, err := excelize.OpenReader(rc)
-	if err != nil {
-		t.Fatalf("workbook %s does not open: %v", name, err)
-	}
-	defer f.Close()
-	got, err := f.GetRows("Users")
+	got, err := runtest.Workbook(t, s, name).GetRows("Users")
 	if err != nil || len(got) != rows {
 		t.Errorf("workbook %s: Users has %d rows, %v; want %d", name, len(got), err, rows)
 	}
