@@ -467,6 +467,55 @@ func TestRunWithoutManagedIdentity(t *testing.T) {
 	}
 }
 
+// TestTimerWithoutManagedIdentity: the same broken identity under serve.
+// The timer invocation fails (a non-2xx the host counts as a failure) with
+// the one error in its logs, and the stored record says why, with no
+// tenant read and no workbook.
+func TestTimerWithoutManagedIdentity(t *testing.T) {
+	_, conn, container, env := sampleWorldOnAzurite(t)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "IDENTITY_ENDPOINT=") {
+			env[i] = "IDENTITY_ENDPOINT=http://127.0.0.1:1/msi/token" // nothing listens there
+		}
+	}
+	h := startHandler(t, env)
+	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportTimer", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ir customhandler.InvokeResponse
+	if err := json.Unmarshal(reply, &ir); err != nil || resp.StatusCode < 300 {
+		t.Fatalf("POST /ReportTimer = %d %s (%v), want a failed invocation", resp.StatusCode, reply, err)
+	}
+	if logs := strings.Join(ir.Logs, "\n"); !strings.Contains(logs, "managed identity") {
+		t.Errorf("invocation logs do not name the managed identity:\n%s", logs)
+	}
+
+	store, err := reportstore.NewFromConnectionString(conn, container, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := runtest.Names(t, store, "runs/")
+	if len(recs) != 1 {
+		t.Fatalf("run records %q, want 1", recs)
+	}
+	rec, err := run.ReadRecord(t.Context(), store, strings.TrimSuffix(strings.TrimPrefix(recs[0], "runs/"), ".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != run.StateFailed || !strings.Contains(rec.Reason, "managed identity") || len(rec.Tenants) != 0 {
+		t.Errorf("record: %s, %q, %d tenants; want failed, naming the managed identity, no tenant", rec.State, rec.Reason, len(rec.Tenants))
+	}
+	if wbs := runtest.Names(t, store, "reports/"); len(wbs) != 0 {
+		t.Errorf("workbooks %q, want none", wbs)
+	}
+}
+
 // TestDoctor checks the onboarding check against the sample world: the
 // tenant that never consented is not ready, with its cause, fix and consent
 // URL; the others are ready; the exit status says so.
