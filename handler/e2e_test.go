@@ -87,6 +87,29 @@ func (p *handlerProc) stop(t *testing.T) error {
 	return <-p.exited
 }
 
+// post POSTs the JSON body to path as the host does: a function's
+// invocation (/ReportTimer, /ReportQueue) with the host's invocation
+// headers, a forwarded API request (/api/…) as the caller sent it. The
+// error is the connection's, as when the handler is killed mid-request.
+func (p *handlerProc) post(ctx context.Context, path, body string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+path, strings.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if !strings.HasPrefix(path, "/api/") {
+		req.Header.Set(customhandler.HeaderInvocationID, "0f6b5c2d-7e8f-4a1b-9c3d-2e4f6a8b0c1d")
+		req.Header.Set(customhandler.HeaderHostVersion, "4.1042.0.0")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(resp.Body)
+	return resp, reply, err
+}
+
 // startHandler starts the binary with env and returns once it has said it
 // is serving (or fails the test if it exits first).
 func startHandler(t *testing.T, env []string) *handlerProc {
@@ -176,16 +199,10 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 
 	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-21T06:00:00+00:00","Next":"2026-11-22T06:00:00+00:00","LastUpdated":"2026-11-21T06:00:00.0039523+00:00"},"IsPastDue":false}},` +
 		`"Metadata":{"sys":{"MethodName":"ReportTimer","UtcNow":"\"2026-11-22T06:00:00.0012345Z\"","RandGuid":"\"1b0e5c0e-4f3a-4a57-9d38-5e1bb7a0c001\""}}}`
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportTimer", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Azure-Functions-InvocationId", "0f6b5c2d-7e8f-4a1b-9c3d-2e4f6a8b0c1d")
-	req.Header.Set("X-Azure-Functions-HostVersion", "4.1042.0.0")
-	resp, err := http.DefaultClient.Do(req)
+	resp, reply, err := h.post(t.Context(), "/ReportTimer", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("POST /ReportTimer = %d %s %s\nlogs:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), reply, h.logs())
 	}
@@ -480,14 +497,10 @@ func TestTimerWithoutManagedIdentity(t *testing.T) {
 	}
 	h := startHandler(t, env)
 	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportTimer", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, reply, err := h.post(t.Context(), "/ReportTimer", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var ir customhandler.InvokeResponse
 	if err := json.Unmarshal(reply, &ir); err != nil || resp.StatusCode < 300 {
 		t.Fatalf("POST /ReportTimer = %d %s (%v), want a failed invocation", resp.StatusCode, reply, err)

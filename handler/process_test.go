@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -86,14 +85,10 @@ func (pw *processWorld) tenantID(t *testing.T, name string) string {
 // takes the message it queued, as the queue trigger does.
 func (pw *processWorld) queuedRun(t *testing.T, h *handlerProc, body string) (run.Record, *azqueue.DequeuedMessage) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/api/reports", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, b, err := h.post(t.Context(), "/api/reports", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var accepted run.Record
 	if err := json.Unmarshal(b, &accepted); err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /api/reports = %d %s\n%s", resp.StatusCode, b, h.logs())
@@ -141,16 +136,10 @@ func invokeQueue(t *testing.T, h *handlerProc, m *azqueue.DequeuedMessage, deque
 		`,"InsertionTime":` + twice(m.InsertionTime.Format(time.RFC3339)) + `,"ExpirationTime":` + twice(m.ExpirationTime.Format(time.RFC3339)) +
 		`,"NextVisibleTime":` + twice(m.TimeNextVisible.Format(time.RFC3339)) +
 		`,"sys":{"MethodName":"ReportQueue","UtcNow":` + twice(time.Now().UTC().Format(time.RFC3339Nano)) + `,"RandGuid":` + twice("8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d") + `}}}`
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportQueue", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(customhandler.HeaderInvocationID, "5c4b3a29-1807-4f6e-9d5c-4b3a29180706")
-	req.Header.Set(customhandler.HeaderHostVersion, "4.1042.0.0")
-	resp, err := http.DefaultClient.Do(req)
+	resp, b, err := h.post(t.Context(), "/ReportQueue", body)
 	if err != nil {
 		return 0, nil
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var ir customhandler.InvokeResponse
 	if err := json.Unmarshal(b, &ir); err != nil {
 		t.Errorf("ReportQueue reply %d %q is not an InvokeResponse: %v", resp.StatusCode, b, err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -73,15 +71,11 @@ func TestTimerStorageDown(t *testing.T) {
 	h := startHandler(t, append(startEmulate(t), storageEnv...))
 
 	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/ReportTimer", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, reply, err := h.post(t.Context(), "/ReportTimer", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	t.Logf("POST /ReportTimer = %d in %v: %s", resp.StatusCode, time.Since(start).Round(time.Millisecond), reply)
 	if resp.StatusCode < 300 {
 		t.Errorf("POST /ReportTimer = %d, want a failed invocation", resp.StatusCode)
