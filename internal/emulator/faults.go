@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -188,15 +187,10 @@ func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, status
 		code, msg = "BadGateway", "The service encountered an error from an upstream dependency."
 	case http.StatusServiceUnavailable:
 		code, msg = "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."
-		wait := time.Duration(float64(10*time.Second) * s.scale())
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		// As on a 429: Retry-After cannot say less than a second, so a
-		// scaled world also sends the scaled wait exactly. Without it, every
-		// 503 of a world at scale 0.01 cost a full second, ten times the
-		// world's wait.
-		if s.scale() != 1 {
-			w.Header().Set("x-ms-retry-after-ms", strconv.FormatInt(max(wait.Milliseconds(), 1), 10))
-		}
+		// As on a 429, with the exact scaled wait: in whole seconds alone,
+		// every 503 of a world at scale 0.01 cost a full second, ten times
+		// the world's wait.
+		s.setRetryAfter(w.Header(), s.scaled(10*time.Second))
 	case http.StatusGatewayTimeout:
 		code, msg = "UnknownError", "The request timed out at the gateway."
 	}

@@ -303,9 +303,17 @@ func (th *throttler) usage(tenantID string, users int) float64 {
 	return 0
 }
 
-// writeThrottled writes Graph's 429: Retry-After in whole seconds (at least 1) unless the budget sends none, and,
-// when the world's time is scaled, x-ms-retry-after-ms with the exact scaled wait (azcore reads it; Retry-After
-// alone cannot carry less than a second).
+// setRetryAfter sets Retry-After to wait (already scaled) in whole seconds, at least 1, and, when the world's time
+// is scaled, x-ms-retry-after-ms with the exact wait: Retry-After alone cannot carry less than a second, and azcore
+// reads the other.
+func (s *Server) setRetryAfter(h http.Header, wait time.Duration) {
+	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	if s.scale() != 1 {
+		h.Set("x-ms-retry-after-ms", strconv.FormatInt(max(wait.Milliseconds(), 1), 10))
+	}
+}
+
+// writeThrottled writes Graph's 429, with Retry-After (setRetryAfter) unless the budget sends none.
 func (s *Server) writeThrottled(w http.ResponseWriter, r *http.Request, t *tenant, rej *rejection, route string) {
 	b := rej.budget
 	scope := "Tenant_Application"
@@ -316,11 +324,7 @@ func (s *Server) writeThrottled(w http.ResponseWriter, r *http.Request, t *tenan
 	h.Set("x-ms-throttle-scope", fmt.Sprintf("%s/Read/%s/%s", scope, strings.ToLower(s.world.BridgeApp.ClientID), t.ID))
 	h.Set("x-ms-throttle-information", rej.reason)
 	if !b.NoRetryAfter {
-		secs := int(math.Ceil(rej.retryAfter.Seconds()))
-		h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		if s.scale() != 1 {
-			h.Set("x-ms-retry-after-ms", strconv.FormatInt(max(rej.retryAfter.Milliseconds(), 1), 10))
-		}
+		s.setRetryAfter(h, rej.retryAfter)
 	}
 	s.count(func(m *Metrics) {
 		m.TooManyRequests++
