@@ -29,7 +29,7 @@
 //
 //	GET  /msi/token?api-version=2019-08-01&resource=…[&client_id=…]   App Service managed identity (X-IDENTITY-HEADER)
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration            OIDC discovery
-//	GET  /{tenant}/discovery/v2.0/keys                              JWKS (one RSA key, RS256, signs every token)
+//	GET  /{tenant}/discovery/v2.0/keys                              JWKS (RSA keys, RS256; the first signs every token)
 //	POST /{tenant}/oauth2/v2.0/token                                client_credentials with a client_assertion
 //	GET  /v1.0/…                                                    Graph, the collections below
 //	POST /v1.0/$batch                                               Graph JSON batching, at most 20 requests
@@ -109,35 +109,62 @@
 //
 // # Identity rules
 //
-// The managed-identity endpoint serves the user-assigned identity to a request that names it (client_id,
-// principal_id or object_id) and the world's system-assigned identity to one that names none; a world has no
-// system-assigned identity unless it declares one, and then such a request is a 400 ("Unable to load the proper
-// Managed Identity."), as on App Service. Its tokens have iss https://login.microsoftonline.com/{home}/v2.0, sub and
-// oid = the identity's object id, aud = the requested resource (api://AzureADTokenExchange), idtyp app and
-// xms_mirid. Every token is a JWT signed RS256, as Entra signs, with the kid of the one key the JWKS publishes
-// (kty RSA, n, e, x5c, x5t, issuer). The token endpoint checks, in order, and answers in Entra's v2.0 error shape (error, error_description starting
-// "AADSTSnnn: " and ending with trace id, correlation id and timestamp, error_codes, timestamp, trace_id,
-// correlation_id, error_uri):
+// The managed-identity endpoint serves a user-assigned identity to a request that names it (client_id,
+// principal_id or object_id): the Function App's, or a caller's (see Callers and the API below). It serves the
+// world's system-assigned identity to one that names none; a world has no system-assigned identity unless it
+// declares one, and then such a request is a 400 ("Unable to load the proper Managed Identity."), as on App Service.
+// Its tokens have iss https://login.microsoftonline.com/{tenant}/v2.0 and tid of the identity's tenant (the home
+// tenant, or the caller's), sub and oid = the identity's object id, azp and appid = its client id, aud = the
+// requested resource (api://AzureADTokenExchange), idtyp app and xms_mirid naming the identity. Every token is a JWT
+// signed RS256, as Entra signs, with the kid of the key the JWKS publishes first (kty RSA, n, e, x5c, x5t, issuer);
+// [Server.RotateKey] publishes a new key before the old one, and [Server.SignToken] signs any claims, for tests of
+// token validators. The token endpoint checks, in order, and answers in Entra's v2.0 error shape (error,
+// error_description starting "AADSTSnnn: " and ending with trace id, correlation id and timestamp, error_codes,
+// timestamp, trace_id, correlation_id, error_uri):
 //
 //	AADSTS90002    the tenant in the path exists (by id or initial domain)
 //	AADSTS70003    grant_type is client_credentials; 900144 for missing parameters
-//	AADSTS700016   the client is the bridge app
-//	AADSTS7000218  a client_assertion is present; 50027 malformed; 50013 not signed by this emulator
+//	AADSTS700016   the client is the bridge app or a caller's app
+//	AADSTS7000218  a client_assertion is present; 50027 malformed; 50013 not signed by a key the JWKS publishes
 //	AADSTS700024   the assertion is current
 //	AADSTS700229   an Entra-issued assertion is app-only
 //	AADSTS700226   an Entra-issued assertion is a managed identity's token (has xms_mirid)
-//	AADSTS700236   the assertion's issuer tenant is the tenant where the bridge app is registered
+//	AADSTS700236   the assertion's issuer tenant is the tenant where the client app is registered
 //	AADSTS70021    the app has a federated identity credential at all (401 invalid_client, as Entra has since 2023)
-//	AADSTS700211   a FIC matches the issuer, then 700213 the subject (the MI's object id; 7002138 when only its
-//	               case differs), then 700212 the audience
-//	AADSTS700016   the app is provisioned in the target tenant (admin consent given)
-//	AADSTS7000112  its service principal there is enabled
-//	AADSTS53003    no Conditional Access policy for workload identities blocks it
-//	AADSTS1002012  the scope ends in /.default; 500011 the resource is Graph
+//	AADSTS700211   one of the app's FICs matches the issuer, then 700213 the subject (the MI's object id; 7002138
+//	               when only its case differs), then 700212 the audience
+//	AADSTS700016   the app has a service principal in the target tenant: the bridge app where it is registered and
+//	               where admin consent was given, a caller's app only where it is registered and in the home tenant
+//	AADSTS7000112  the bridge app's service principal there is enabled
+//	AADSTS53003    no Conditional Access policy for workload identities blocks the bridge app
+//	AADSTS1002012  the scope ends in /.default; 500011 the resource is Graph, or the API in the home tenant
+//	AADSTS501051   400 invalid_grant: the API requires app role assignment and the client's service principal
+//	               holds none of its roles ("Application '{appId}'({name}) is not assigned to a role for the
+//	               application '{resource}'(tenantreport API).")
 //
 // Graph tokens carry iss https://sts.windows.net/{tid}/, aud https://graph.microsoft.com, tid, oid and sub = the
-// bridge app's service principal in that tenant, appid, roles = the tenant's grants, exp, and xms_cc when the
-// client asked for CAE.
+// client app's service principal in that tenant, appid, roles = the tenant's grants to the bridge app (a caller's
+// app has none, so Graph answers it 403), exp, and xms_cc when the client asked for CAE.
+//
+// # Callers and the API
+//
+// A world may declare tenantreport's own [API], an app registration in the home tenant, and [Caller]s: workloads in
+// other tenants (or the home one), each with its own user-assigned managed identity and a multi-tenant client app
+// registered in its tenant whose FIC trusts that identity. A caller gets a token from its managed identity
+// (aud api://AzureADTokenExchange, issued by its tenant), presents it as client_assertion at the home tenant's
+// token endpoint with its app's client_id and scope <app ID URI>/.default ({clientId}/.default and
+// api://{clientId}/.default also name the API), and gets an app-only access token for the API, issued by the home
+// tenant, in the shape the API's accessTokenVersion asks for:
+//
+//	v1 (1 or 0)  aud = the identifier the scope named (app ID URI or client id), iss https://sts.windows.net/{home}/,
+//	             idp = iss, appid = the caller's app, appidacr "2", ver "1.0", and a v1 header's x5t
+//	v2           aud = the API's client id, iss https://login.microsoftonline.com/{home}/v2.0, azp = the caller's
+//	             app, azpacr "2", ver "2.0"
+//	both         idtyp app, oid = sub = the app's service principal in the home tenant (Caller.ServicePrincipalID),
+//	             tid = home, roles = the API's app roles assigned to it (no roles claim when none), iat, nbf, exp
+//	             (3599 s), aio, uti, rh, and xms_cc when the client asked for CAE
+//
+// The Graph emulator refuses them (their audience is not Graph's). [Metrics] counts them apart from Graph tokens.
 //
 // # Throttling
 //
@@ -224,6 +251,24 @@
 //	    "admins": {"min": 1, "max": 4}, "devicesPerUser": 0.6,
 //	    "apps": {"min": 0, "max": 5}, "conditionalAccessPolicies": {"min": 0, "max": 4},
 //	    "latency": null, "faults": null              // replace the world's for these tenants
+//	  }],
+//	  "api": {                                       // tenantreport's own API, in the home tenant; null = none
+//	    "clientId": "8c1d2e3f-…",
+//	    "identifierUri": "api://tenantreport",       // "" = api://{clientId}
+//	    "appRoles": ["Reports.Read.All", "Reports.Read.Tenant", "Reports.Run"],
+//	    "assignmentRequired": true,                  // a client without a role → AADSTS501051
+//	    "accessTokenVersion": 2                      // 1 (or 0) = v1.0 tokens, 2 = v2.0
+//	  },
+//	  "callers": [{                                  // workloads in other tenants that call the API
+//	    "name": "Contoso automation",
+//	    "tenantId": "2b8e4f1a-…",                    // its own tenant: the home tenant or one of tenants
+//	    "managedIdentity": {"clientId": "…", "objectId": "4d5e6f70-…"},
+//	    "app": {"clientId": "…", "tenantId": "",     // "" = registered in the caller's tenant
+//	      "federatedCredentials": [{"name": "automation-mi",
+//	        "issuer": "https://login.microsoftonline.com/2b8e4f1a-…/v2.0",
+//	        "subject": "4d5e6f70-…", "audiences": ["api://AzureADTokenExchange"]}]},
+//	    "servicePrincipalId": "",                    // its app's service principal in the home tenant; "" = derived
+//	    "roles": ["Reports.Read.Tenant"]             // API app roles assigned to that service principal
 //	  }]
 //	}
 //
@@ -252,16 +297,16 @@
 // Synthetic objects are pure functions of the tenant seed and their position, generated page by page (a tenant of
 // millions costs no memory). The same world and epoch give byte-identical Graph bodies; faults and log-normal
 // latencies are drawn from a per-tenant generator, so they replay for the same request order. The signing key is
-// derived from the world (seed and home tenant) because MSAL caches managed-identity tokens for the whole process,
+// derived from the world (seed and home tenant; a rotated key also from the number of rotations) because MSAL caches managed-identity tokens for the whole process,
 // keyed by client id and resource: a second emulator for the same identity must accept the first one's cached
 // assertion. Give worlds with different seeds different managed identities if one process uses both; tests that
 // count identity tokens give each world an identity of its own.
 //
 // # Observability and expectations
 //
-// [Server.Metrics] (and GET /_emulator/metrics) counts requests per route and tenant, tokens issued, token errors
-// by AADSTS code, 429s by family and scope and by route, injected faults, and peak concurrency per tenant and
-// overall. [World.Expect] returns the /users totals; [World.ExpectTenant] counts everything a tenant serves
+// [Server.Metrics] (and GET /_emulator/metrics) counts requests per route and tenant, tokens issued (Graph, API and
+// managed identity apart), token errors by AADSTS code, 429s by family and scope and by route, injected faults, and
+// peak concurrency per tenant and overall. [World.Expect] returns the /users totals; [World.ExpectTenant] counts everything a tenant serves
 // (inactive users, MFA registrations, admins without MFA, unused licences, expired and expiring credentials,
 // secure score…); [World.ExpectSection] says how many rows a report section yields for a tenant, or why the
 // section is not available (token exchange failure, the least-privileged permission not granted, no Entra ID

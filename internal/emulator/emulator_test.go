@@ -87,9 +87,15 @@ func startShared(t *testing.T, w *emulator.World) *harness {
 
 func (h *harness) mi() *azidentity.ManagedIdentityCredential {
 	h.t.Helper()
+	return h.miFor(h.world.ManagedIdentity.ClientID)
+}
+
+// miFor returns a credential for the user-assigned identity with clientID.
+func (h *harness) miFor(clientID string) *azidentity.ManagedIdentityCredential {
+	h.t.Helper()
 	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 		ClientOptions: azcore.ClientOptions{Transport: h.client},
-		ID:            azidentity.ClientID(h.world.ManagedIdentity.ClientID),
+		ID:            azidentity.ClientID(clientID),
 	})
 	if err != nil {
 		h.t.Fatalf("NewManagedIdentityCredential: %v", err)
@@ -101,13 +107,23 @@ func (h *harness) mi() *azidentity.ManagedIdentityCredential {
 func (h *harness) credential(tenantID string, assertion func(context.Context) (string, error)) *azidentity.ClientAssertionCredential {
 	h.t.Helper()
 	if assertion == nil {
-		mi := h.mi()
-		assertion = func(ctx context.Context) (string, error) {
-			tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://AzureADTokenExchange/.default"}})
-			return tok.Token, err
-		}
+		assertion = miAssertion(h.mi())
 	}
-	cred, err := azidentity.NewClientAssertionCredential(tenantID, h.world.BridgeApp.ClientID, assertion,
+	return h.appCredential(tenantID, h.world.BridgeApp.ClientID, assertion)
+}
+
+// miAssertion returns a client assertion callback that asks mi for a token exchange token, as the product does.
+func miAssertion(mi *azidentity.ManagedIdentityCredential) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://AzureADTokenExchange/.default"}})
+		return tok.Token, err
+	}
+}
+
+// appCredential returns the credential of the app clientID in tenantID, asserted by assertion.
+func (h *harness) appCredential(tenantID, clientID string, assertion func(context.Context) (string, error)) *azidentity.ClientAssertionCredential {
+	h.t.Helper()
+	cred, err := azidentity.NewClientAssertionCredential(tenantID, clientID, assertion,
 		&azidentity.ClientAssertionCredentialOptions{
 			ClientOptions: azcore.ClientOptions{
 				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: h.run.URL + "/"},

@@ -21,7 +21,7 @@ const (
 	jwtBearer             = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	miAPIVersion          = "2019-08-01"
 	miTokenLifetime       = time.Hour
-	graphTokenLifetime    = 3599 * time.Second
+	accessTokenLifetime   = 3599 * time.Second
 	// clockSkew is the leeway for nbf; Entra allows a few minutes.
 	clockSkew = 5 * time.Minute
 )
@@ -31,8 +31,8 @@ func entraIssuer(tenantID string) string {
 	return "https://login.microsoftonline.com/" + tenantID + "/v2.0"
 }
 
-// graphIssuer is the v1.0 issuer of Graph access tokens.
-func graphIssuer(tenantID string) string { return "https://sts.windows.net/" + tenantID + "/" }
+// v1Issuer is the issuer of v1.0 access tokens, such as Graph's.
+func v1Issuer(tenantID string) string { return "https://sts.windows.net/" + tenantID + "/" }
 
 // ---- managed identity (App Service, api-version 2019-08-01) ----
 
@@ -56,14 +56,13 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 	clientID, principalID := q.Get("client_id"), cmp.Or(q.Get("principal_id"), q.Get("object_id"))
 	resourceID := cmp.Or(q.Get("mi_res_id"), q.Get("msi_res_id"))
 	named := clientID != "" || principalID != "" || resourceID != ""
-	var mi *ManagedIdentity
-	switch ua := &s.world.ManagedIdentity; {
-	case !named:
-		mi = s.world.SystemAssignedIdentity
-	case resourceID == "" && ua.ClientID != "" &&
-		(clientID == "" || strings.EqualFold(clientID, ua.ClientID)) &&
-		(principalID == "" || strings.EqualFold(principalID, ua.ObjectID)):
-		mi = ua
+	var id *identity
+	switch {
+	case !named && s.world.SystemAssignedIdentity != nil:
+		id = &identity{mi: s.world.SystemAssignedIdentity, tenantID: s.world.HomeTenantID,
+			resource: "Microsoft.Web/sites/tenantreport"}
+	case named && resourceID == "":
+		id = s.userAssigned(clientID, principalID)
 	}
 	switch {
 	case r.Method != http.MethodGet:
@@ -74,25 +73,21 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, fmt.Sprintf("Unsupported api-version %q; this endpoint serves %s.", q.Get("api-version"), miAPIVersion))
 	case q.Get("resource") == "":
 		fail(http.StatusBadRequest, "Required query parameter 'resource' is missing.")
-	case mi == nil && !named:
+	case id == nil && !named:
 		// The token service's answer when the app has no system-assigned identity to fall back to.
 		fail(http.StatusBadRequest, "Unable to load the proper Managed Identity.")
-	case mi == nil:
+	case id == nil:
 		fail(http.StatusBadRequest, "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.")
 	default:
 		now := s.now()
 		resource := strings.TrimSuffix(q.Get("resource"), "/.default")
 		exp := now.Add(miTokenLifetime)
+		mi := id.mi
 		// Managed-identity tokens name the identity's Azure resource; Entra tells them from app tokens by it.
-		mirid := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/tenantreport/providers/"
-		if mi == s.world.SystemAssignedIdentity {
-			mirid += "Microsoft.Web/sites/tenantreport"
-		} else {
-			mirid += "Microsoft.ManagedIdentity/userAssignedIdentities/tenantreport-" + strings.ToLower(mi.ClientID[:8])
-		}
-		tok, err := st.signer.sign(jwt.MapClaims{
+		mirid := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/tenantreport/providers/" + id.resource
+		tok, err := st.keys.Load().sign(jwt.MapClaims{
 			"aud":       resource,
-			"iss":       entraIssuer(s.world.HomeTenantID),
+			"iss":       entraIssuer(id.tenantID),
 			"iat":       now.Add(-clockSkew).Unix(),
 			"nbf":       now.Add(-clockSkew).Unix(),
 			"exp":       exp.Unix(),
@@ -102,7 +97,7 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 			"idtyp":     "app",
 			"oid":       mi.ObjectID,
 			"sub":       mi.ObjectID,
-			"tid":       s.world.HomeTenantID,
+			"tid":       id.tenantID,
 			"uti":       rand22(),
 			"ver":       "2.0",
 			"xms_mirid": mirid,
@@ -121,6 +116,36 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 		}{tok, strconv.FormatInt(exp.Unix(), 10), resource, "Bearer", mi.ClientID})
 	}
 }
+
+// identity is a managed identity the managed-identity endpoint serves.
+type identity struct {
+	mi       *ManagedIdentity
+	tenantID string // issues its tokens
+	resource string // its Azure resource, under the resource group: the end of xms_mirid
+}
+
+// userAssigned returns the user-assigned identity whose client id and principal (object) id match those a request
+// names ("" matches any): the Function App's or a caller's. It returns nil when none matches both.
+func (s *Server) userAssigned(clientID, principalID string) *identity {
+	match := func(mi *ManagedIdentity) bool {
+		return mi.ClientID != "" && (clientID == "" || strings.EqualFold(clientID, mi.ClientID)) &&
+			(principalID == "" || strings.EqualFold(principalID, mi.ObjectID))
+	}
+	const uai = "Microsoft.ManagedIdentity/userAssignedIdentities/"
+	if mi := &s.world.ManagedIdentity; match(mi) {
+		return &identity{mi: mi, tenantID: s.world.HomeTenantID, resource: uai + "tenantreport-" + shortID(mi.ClientID)}
+	}
+	for i := range s.world.Callers {
+		if c := &s.world.Callers[i]; match(&c.ManagedIdentity) {
+			return &identity{mi: &c.ManagedIdentity, tenantID: c.TenantID,
+				resource: uai + "caller-" + shortID(c.ManagedIdentity.ClientID)}
+		}
+	}
+	return nil
+}
+
+// shortID returns the first block of a GUID, lower-case, to name a resource after it.
+func shortID(id string) string { return strings.ToLower(id[:min(len(id), 8)]) }
 
 // ---- Entra ID: discovery and keys ----
 
@@ -165,7 +190,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, tenantPa
 		IDTokenSigningAlgs:           []string{"RS256"},
 		ResponseTypes:                []string{"code", "id_token", "code id_token", "id_token token"},
 		Scopes:                       []string{"openid", "profile", "email", "offline_access"},
-		Issuer:                       authority + "/v2.0",
+		Issuer:                       entraIssuer(t.ID), // as Entra says it, and as the tokens say it: not on the emulator's host
 		AuthorizationEndpoint:        authority + "/oauth2/v2.0/authorize",
 		DeviceAuthorizationEndpoint:  authority + "/oauth2/v2.0/devicecode",
 		EndSessionEndpoint:           authority + "/oauth2/v2.0/logout",
@@ -186,7 +211,7 @@ func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, tenantPath st
 		s.writeAADError(w, r, tenantPath, errUnknownTenant(tenantPath))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": []jwk{s.state().signer.jwk()}})
+	writeJSON(w, http.StatusOK, map[string]any{"keys": s.state().keys.Load().jwks()})
 }
 
 // ---- Entra ID: token endpoint ----
@@ -243,9 +268,11 @@ type tokenRequest struct {
 	pathTenant string
 	tenant     *tenant // nil when the path names no known tenant
 	form       url.Values
+	client     *client       // set by the client rule
 	assertion  jwt.MapClaims // set by the assertion rule
 	fics       []FIC         // candidates, narrowed by the FIC rules
-	resource   string        // set by the scope rule
+	resource   string        // set by the scope rule: Graph's, or the identifier the request names the API by
+	api        *API          // set by the scope rule when the resource is the world's API
 }
 
 // tokenRule is one check of the token endpoint; nil means the request passes it.
@@ -256,7 +283,9 @@ type tokenRule struct {
 
 // tokenRules run in order and the first failure is the reply. Entra does not document its order; this one reports
 // the most fundamental problem first: tenant, client, assertion, federation trust, consent, the service principal,
-// Conditional Access, resource. To emulate a new failure, add a world field and a rule here.
+// Conditional Access, resource, app role assignment. The client is the bridge app or a caller's app: the rules
+// after the client rule ask it for its registration tenant, credentials, service principals and roles. To emulate
+// a new failure, add a world field and a rule here.
 var tokenRules = []tokenRule{
 	{"tenant", func(s *Server, q *tokenRequest) *aadError {
 		if q.tenant == nil {
@@ -285,10 +314,10 @@ var tokenRules = []tokenRule{
 	}},
 	{"client", func(s *Server, q *tokenRequest) *aadError {
 		id := q.form.Get("client_id")
-		switch {
-		case id == "":
+		if id == "" {
 			return errMissingParam("client_id")
-		case !strings.EqualFold(id, s.world.BridgeApp.ClientID):
+		}
+		if q.client = s.clientApp(id); q.client == nil {
 			return errAppNotFound(id, q.tenant)
 		}
 		return nil
@@ -299,7 +328,7 @@ var tokenRules = []tokenRule{
 			return &aadError{http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the " +
 				"following parameter: 'client_assertion' or 'client_secret'."}
 		}
-		claims, err := s.state().signer.verify(a)
+		claims, err := s.state().keys.Load().verify(a)
 		switch err {
 		case nil:
 			q.assertion = claims
@@ -341,11 +370,7 @@ var tokenRules = []tokenRule{
 	}},
 	{"issuer tenant", func(s *Server, q *tokenRequest) *aadError {
 		iss := claimString(q.assertion, "iss")
-		appTenant := s.world.BridgeApp.TenantID
-		if appTenant == "" {
-			appTenant = s.world.HomeTenantID
-		}
-		if tid := entraTenantOf(iss); tid != "" && !strings.EqualFold(tid, appTenant) {
+		if tid := entraTenantOf(iss); tid != "" && !strings.EqualFold(tid, q.client.tenantID) {
 			return &aadError{http.StatusUnauthorized, "invalid_client", 700236, fmt.Sprintf("Entra ID tokens issued by "+
 				"issuer '%s' may not be used for federated identity credential flows for applications or managed "+
 				"identities registered in this tenant.", iss)}
@@ -353,7 +378,7 @@ var tokenRules = []tokenRule{
 		return nil
 	}},
 	{"any fic", func(s *Server, q *tokenRequest) *aadError {
-		if len(s.world.BridgeApp.FederatedCredentials) > 0 {
+		if len(q.client.app.FederatedCredentials) > 0 {
 			return nil
 		}
 		// Entra answered this 400 invalid_request in 2022 (https://github.com/Azure/azure-workload-identity/issues/616)
@@ -366,7 +391,7 @@ var tokenRules = []tokenRule{
 	}},
 	{"fic issuer", func(s *Server, q *tokenRequest) *aadError {
 		iss := claimString(q.assertion, "iss")
-		q.fics = slices.DeleteFunc(slices.Clone(s.world.BridgeApp.FederatedCredentials), func(f FIC) bool { return f.Issuer != iss })
+		q.fics = slices.DeleteFunc(slices.Clone(q.client.app.FederatedCredentials), func(f FIC) bool { return f.Issuer != iss })
 		if len(q.fics) == 0 {
 			return errNoFIC(700211, "issuer", iss)
 		}
@@ -396,24 +421,20 @@ var tokenRules = []tokenRule{
 		return nil
 	}},
 	{"provisioned", func(s *Server, q *tokenRequest) *aadError {
-		appTenant := s.world.BridgeApp.TenantID
-		if appTenant == "" {
-			appTenant = s.world.HomeTenantID
-		}
-		if !q.tenant.provisioned() && !strings.EqualFold(q.tenant.ID, appTenant) {
+		if !q.client.provisioned(&s.world, q.tenant) {
 			return errAppNotFound(q.form.Get("client_id"), q.tenant)
 		}
 		return nil
 	}},
 	{"service principal enabled", func(s *Server, q *tokenRequest) *aadError {
-		if q.tenant.ServicePrincipalDisabled {
+		if q.client.caller == nil && q.tenant.ServicePrincipalDisabled {
 			return &aadError{http.StatusBadRequest, "unauthorized_client", 7000112, fmt.Sprintf("Application '%s'"+
 				"(tenantreport) is disabled.", strings.ToLower(q.form.Get("client_id")))}
 		}
 		return nil
 	}},
 	{"conditional access", func(s *Server, q *tokenRequest) *aadError {
-		if q.tenant.BlockedByConditionalAccess {
+		if q.client.caller == nil && q.tenant.BlockedByConditionalAccess {
 			return &aadError{http.StatusBadRequest, "invalid_grant", 53003, "Access has been blocked by Conditional " +
 				"Access policies. The access policy does not allow token issuance."}
 		}
@@ -436,14 +457,28 @@ var tokenRules = []tokenRule{
 				"%s is not valid. Client credential flows must have a scope value with /.default suffixed to the "+
 				"resource identifier (application ID URI).", strings.Join(scopes, " "))}
 		}
-		if res = strings.TrimSuffix(res, "/"); res != graphResource && res != graphAppID {
+		switch res = strings.TrimSuffix(res, "/"); {
+		case res == graphResource || res == graphAppID:
+			q.resource = graphResource
+		case s.world.apiIdentifier(res, q.tenant.ID) != "":
+			q.resource, q.api = s.world.apiIdentifier(res, q.tenant.ID), s.world.API
+		default:
 			return &aadError{http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal "+
 				"named %s was not found in the tenant named %s. This can happen if the application has not been "+
 				"installed by the administrator of the tenant or consented to by any user in the tenant. You might have "+
 				"sent your authentication request to the wrong tenant.", res, q.tenant.DisplayName)}
 		}
-		q.resource = graphResource
 		return nil
+	}},
+	{"app role assignment", func(s *Server, q *tokenRequest) *aadError {
+		if q.api == nil || !q.api.AssignmentRequired || len(q.client.apiRoles()) > 0 {
+			return nil
+		}
+		// The wording and the 400 invalid_grant as reported for client credentials, e.g.
+		// https://doc.nais.io/security/auth/azure-ad/faq-troubleshooting/ (the display names in parentheses).
+		return &aadError{http.StatusBadRequest, "invalid_grant", 501051, fmt.Sprintf("Application '%s'(%s) is not "+
+			"assigned to a role for the application '%s'(tenantreport API).", strings.ToLower(q.client.app.ClientID),
+			q.client.name(), q.resource)}
 	}},
 }
 
@@ -476,44 +511,71 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenantPath s
 			return
 		}
 	}
-	t := q.tenant
-	claims := jwt.MapClaims{
-		"aud":      q.resource,
-		"iss":      graphIssuer(t.ID),
-		"iat":      q.now.Add(-clockSkew).Unix(),
-		"nbf":      q.now.Add(-clockSkew).Unix(),
-		"exp":      q.now.Add(graphTokenLifetime).Unix(),
-		"aio":      rand22(),
-		"appid":    strings.ToLower(s.world.BridgeApp.ClientID),
-		"appidacr": "2",
-		"idp":      graphIssuer(t.ID),
-		"idtyp":    "app",
-		"oid":      t.spID,
-		"rh":       "0.emulator." + rand22(),
-		"sub":      t.spID,
-		"tid":      t.ID,
-		"uti":      rand22(),
-		"ver":      "1.0",
-	}
-	if roles := t.roles(); len(roles) > 0 {
-		claims["roles"] = roles
-	}
+	claims := s.accessClaims(q)
 	if cc := clientCapabilities(r.PostForm.Get("claims")); len(cc) > 0 {
 		claims["xms_cc"] = cc // CAE: azidentity asks for "cp1" through the claims parameter
 	}
-	tok, err := s.state().signer.sign(claims)
+	tok, err := s.state().keys.Load().sign(claims)
 	if err != nil {
 		s.writeAADError(w, r, tenantPath, &aadError{http.StatusInternalServerError, "server_error", 0, err.Error()})
 		return
 	}
-	s.count(func(m *Metrics) { m.TokensIssued++ })
-	exp := int(graphTokenLifetime / time.Second)
+	if q.api != nil {
+		s.count(func(m *Metrics) { m.APITokensIssued++ })
+	} else {
+		s.count(func(m *Metrics) { m.TokensIssued++ })
+	}
+	exp := int(accessTokenLifetime / time.Second)
 	writeJSON(w, http.StatusOK, struct {
 		TokenType    string `json:"token_type"`
 		ExpiresIn    int    `json:"expires_in"`
 		ExtExpiresIn int    `json:"ext_expires_in"`
 		AccessToken  string `json:"access_token"`
 	}{"Bearer", exp, exp, tok})
+}
+
+// accessClaims returns the claims of the app-only access token a request that passed every rule gets: a v1.0 token
+// for Graph, and one of the version the API requests for the API. The token names the client app (appid or azp),
+// its service principal in the tenant (oid, sub) and the roles it holds there: Graph permissions granted, or the
+// API's app roles assigned.
+func (s *Server) accessClaims(q *tokenRequest) jwt.MapClaims {
+	t, c := q.tenant, q.client
+	sp, appID := c.servicePrincipal(&s.world, t), strings.ToLower(c.app.ClientID)
+	claims := jwt.MapClaims{
+		"iat":   q.now.Add(-clockSkew).Unix(),
+		"nbf":   q.now.Add(-clockSkew).Unix(),
+		"exp":   q.now.Add(accessTokenLifetime).Unix(),
+		"aio":   rand22(),
+		"idtyp": "app",
+		"oid":   sp,
+		"rh":    "0.emulator." + rand22(),
+		"sub":   sp,
+		"tid":   t.ID,
+		"uti":   rand22(),
+	}
+	roles := c.graphRoles(t)
+	if q.api != nil {
+		roles = c.apiRoles()
+	}
+	if len(roles) > 0 {
+		claims["roles"] = roles
+	}
+	if q.api != nil && q.api.AccessTokenVersion == 2 {
+		// A v2.0 token's audience is always the API's client id, whichever identifier the client asked for.
+		claims["aud"] = strings.ToLower(q.api.ClientID)
+		claims["iss"] = entraIssuer(t.ID)
+		claims["azp"] = appID
+		claims["azpacr"] = "2" // a certificate or federated credential, not a secret
+		claims["ver"] = "2.0"
+		return claims
+	}
+	claims["aud"] = q.resource
+	claims["iss"] = v1Issuer(t.ID)
+	claims["idp"] = v1Issuer(t.ID)
+	claims["appid"] = appID
+	claims["appidacr"] = "2"
+	claims["ver"] = "1.0"
+	return claims
 }
 
 // clientCapabilities extracts access_token.xms_cc.values from a claims request; it ignores anything malformed.

@@ -628,7 +628,7 @@ func (s *Server) authenticate(r *http.Request) (*tenant, []string, *graphError) 
 	if h == "" || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return unauthorized("Access token is empty.")
 	}
-	claims, err := s.state().signer.verify(strings.TrimSpace(tok))
+	claims, err := s.state().keys.Load().verify(strings.TrimSpace(tok))
 	switch err {
 	case nil:
 	case errMalformed:
@@ -645,7 +645,7 @@ func (s *Server) authenticate(r *http.Request) (*tenant, []string, *graphError) 
 	switch {
 	case aud != graphResource && aud != graphAppID:
 		return unauthorized("Access token validation failure. Invalid audience.")
-	case t == nil || claimString(claims, "iss") != graphIssuer(t.ID):
+	case t == nil || claimString(claims, "iss") != v1Issuer(t.ID):
 		return unauthorized("Access token validation failure. Invalid issuer.")
 	case !hasExp || !now.Before(exp):
 		return unauthorized("Lifetime validation failed, the token is expired.")

@@ -18,14 +18,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// signer holds the one key that signs every token the emulator issues (managed identity and Graph): an RSA-2048
-// key used with RS256, the algorithm Entra's discovery documents list, published in the JWKS with a self-signed
+// signer holds a key that signs the tokens the emulator issues (managed identity, Graph and API): an RSA-2048 key
+// used with RS256, the algorithm Entra's discovery documents list, published in the JWKS with a self-signed
 // certificate the way Entra publishes its keys (kid = x5t = the certificate's SHA-1 thumbprint).
 //
-// The key is derived from the world's seed and home tenant, not drawn at random. MSAL caches managed-identity tokens
-// process-wide, keyed only by client id and resource, so a test process that starts a second emulator for the same
-// identity receives the first emulator's cached token; a shared key keeps that token valid. The emulator is a test
-// double: anyone who knows the world can mint its tokens.
+// The key is derived from the world's seed and home tenant, and the number of rotations before it, not drawn at
+// random. MSAL caches managed-identity tokens process-wide, keyed only by client id and resource, so a test process
+// that starts a second emulator for the same identity receives the first emulator's cached token; a shared key
+// keeps that token valid. The emulator is a test double: anyone who knows the world can mint its tokens.
 type signer struct {
 	key  *rsa.PrivateKey
 	cert []byte // DER of the self-signed certificate of key
@@ -33,13 +33,17 @@ type signer struct {
 }
 
 // signers memoizes newSigner: deriving an RSA key means searching for two primes (tens to hundreds of
-// milliseconds), and every Server of the same seed and home tenant derives the same one. It only caches a pure
+// milliseconds), and every Server of the same seed and home tenant derives the same ones. It only caches a pure
 // function of its key.
 var signers sync.Map // [32]byte → *signer
 
-func newSigner(w *World) *signer {
-	seed := sha256.Sum256(fmt.Appendf(nil, "tenantreport/emulator signing key v2\x00%d\x00%s", w.Seed,
-		strings.ToLower(w.HomeTenantID)))
+// newSigner returns the key of w after rotation rotations.
+func newSigner(w *World, rotation int) *signer {
+	material := fmt.Appendf(nil, "tenantreport/emulator signing key v2\x00%d\x00%s", w.Seed, strings.ToLower(w.HomeTenantID))
+	if rotation > 0 {
+		material = fmt.Appendf(material, "\x00%d", rotation) // the first key stays what it was before rotation existed
+	}
+	seed := sha256.Sum256(material)
 	if s, ok := signers.Load(seed); ok {
 		return s.(*signer)
 	}
@@ -96,7 +100,57 @@ func deriveRSAKey(seed [32]byte) *rsa.PrivateKey {
 	}
 }
 
-// sign returns a compact RS256 JWT with the emulator's key id, as Entra signs its tokens.
+// keyring is the signing keys the JWKS publishes, newest first; the first signs every new token. A keyring never
+// changes: [Server.RotateKey] replaces it.
+type keyring struct {
+	rotation int       // how many times the key has been rotated
+	keys     []*signer // at most publishedKeys
+}
+
+// publishedKeys is how many keys the JWKS lists: after a rotation, the new key and the previous one, so that
+// tokens signed before the rotation stay valid until they expire. Entra also publishes several keys at once.
+const publishedKeys = 2
+
+// rotated returns the keyring after one more rotation of w's key.
+func (k *keyring) rotated(w *World) *keyring {
+	keys := append([]*signer{newSigner(w, k.rotation+1)}, k.keys...)
+	return &keyring{rotation: k.rotation + 1, keys: keys[:min(len(keys), publishedKeys)]}
+}
+
+// SignToken is a test hook for token validators: it signs claims, whatever they are, RS256 with the key the JWKS
+// currently publishes first, with its kid in the header (and x5t when claims["ver"] is "1.0", as Entra's v1.0 tokens
+// have), so a test can present tokens Entra issues in flows the emulator does not serve: expired or not yet valid
+// ones, a public client's, a delegated one. It is safe to call concurrently with serving and [Server.RotateKey].
+func (s *Server) SignToken(claims map[string]any) (string, error) {
+	return s.state().keys.Load().sign(jwt.MapClaims(claims))
+}
+
+// RotateKey is a test hook for token validators: it replaces the signing key with a new one, derived from the
+// world's seed and the number of rotations so far, so the same world rotates to the same keys in every run. From
+// then on the JWKS publishes the new key first and the previous one after it, new tokens are signed with the new
+// key, and everything the emulator verifies (client assertions, Graph bearer tokens) accepts a token signed by
+// either; a key rotated out twice is no longer published or accepted. Deriving a key takes a tenth of a second or
+// so, once per process for each seed, home tenant and rotation. It is safe to call concurrently with serving.
+func (s *Server) RotateKey() {
+	st := s.state()
+	st.rotateMu.Lock()
+	defer st.rotateMu.Unlock()
+	st.keys.Store(st.keys.Load().rotated(&s.world))
+}
+
+// sign signs with the newest key.
+func (k *keyring) sign(claims jwt.MapClaims) (string, error) { return k.keys[0].sign(claims) }
+
+// jwks returns the published keys, newest first.
+func (k *keyring) jwks() []jwk {
+	out := make([]jwk, len(k.keys))
+	for i, s := range k.keys {
+		out[i] = s.jwk()
+	}
+	return out
+}
+
+// sign returns a compact RS256 JWT with the key's id, as Entra signs its tokens.
 func (s *signer) sign(claims jwt.MapClaims) (string, error) {
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = s.kid
@@ -111,15 +165,18 @@ var (
 	errSignature = errors.New("signature validation failed")
 )
 
-// verify checks a token's signature against the emulator key and returns its claims. It does not check times,
-// issuer or audience: callers do, to report each failure the way the real service does.
-func (s *signer) verify(token string) (jwt.MapClaims, error) {
+// verify checks a token's signature against the published key its kid names and returns its claims. It does not
+// check times, issuer or audience: callers do, to report each failure the way the real service does.
+func (k *keyring) verify(token string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		if kid, _ := t.Header["kid"].(string); kid != s.kid {
-			return nil, fmt.Errorf("unknown key id %q", kid)
+		kid, _ := t.Header["kid"].(string)
+		for _, s := range k.keys {
+			if s.kid == kid {
+				return &s.key.PublicKey, nil
+			}
 		}
-		return &s.key.PublicKey, nil
+		return nil, fmt.Errorf("unknown key id %q", kid)
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	switch {
 	case err == nil:

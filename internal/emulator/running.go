@@ -16,7 +16,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -110,7 +112,8 @@ func (r *Running) Close() error {
 // Env returns, in a stable order, the settings that point the product at this emulator (all but storage):
 // REPORT_GRAPH_TIME_SCALE (the world's time scale, so the product paces to scaled budgets), REPORT_TENANTS,
 // BRIDGE_APP_CLIENT_ID, MANAGED_IDENTITY_CLIENT_ID, IDENTITY_ENDPOINT, IDENTITY_HEADER, REPORT_AUTHORITY_HOST,
-// REPORT_GRAPH_ENDPOINT and REPORT_CA_FILE (caFile, where the caller writes CAPEM).
+// REPORT_GRAPH_ENDPOINT and REPORT_CA_FILE (caFile, where the caller writes CAPEM); with an API, the REPORT_API_*
+// settings of tenantreport's Entra-authenticated routes too.
 func (r *Running) Env(caFile string) [][2]string {
 	w := &r.Server.world
 	type target struct {
@@ -128,7 +131,7 @@ func (r *Running) Env(caFile string) [][2]string {
 	if w.TimeScale > 0 {
 		scale = strconv.FormatFloat(w.TimeScale, 'g', -1, 64)
 	}
-	return [][2]string{
+	env := [][2]string{
 		{"REPORT_GRAPH_TIME_SCALE", scale},
 		{"REPORT_TENANTS", string(tenants)},
 		{"BRIDGE_APP_CLIENT_ID", w.BridgeApp.ClientID},
@@ -139,6 +142,20 @@ func (r *Running) Env(caFile string) [][2]string {
 		{"REPORT_GRAPH_ENDPOINT", r.URL},
 		{"REPORT_CA_FILE", caFile},
 	}
+	if a := w.API; a != nil {
+		// The API's settings, and each caller mapped to its own tenant when
+		// that is a report target: a customer's automation reading its own.
+		callers := map[string][]string{}
+		for _, c := range w.Callers {
+			if slices.ContainsFunc(w.Tenants, func(t Tenant) bool { return strings.EqualFold(t.ID, c.TenantID) }) {
+				callers[strings.ToLower(c.App.ClientID)] = []string{strings.ToLower(c.TenantID)}
+			}
+		}
+		mapped, _ := json.Marshal(callers) // strings only: cannot fail
+		env = append(env, [2]string{"REPORT_API_TENANT_ID", w.HomeTenantID}, [2]string{"REPORT_API_CLIENT_ID", a.ClientID},
+			[2]string{"REPORT_API_APP_ID_URI", a.identifierURI()}, [2]string{"REPORT_API_CALLERS", string(mapped)})
+	}
+	return env
 }
 
 // newCertificates returns a fresh CA's PEM certificate and a leaf certificate it signed for the loopback names.

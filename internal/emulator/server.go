@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,8 +41,10 @@ type Metrics struct {
 	Requests map[string]int `json:"requests"`
 	// TokenErrors counts token-endpoint and managed-identity failures by "code tenant", e.g. "AADSTS700016 e4a1…".
 	TokenErrors map[string]int `json:"tokenErrors"`
-	// TokensIssued counts Graph tokens issued by the token endpoint.
-	TokensIssued int `json:"tokensIssued"`
+	// TokensIssued counts Graph tokens issued by the token endpoint; APITokensIssued its tokens for the world's
+	// [API].
+	TokensIssued    int `json:"tokensIssued"`
+	APITokensIssued int `json:"apiTokensIssued"`
 	// MITokensIssued counts tokens issued by the managed-identity endpoint.
 	MITokensIssued int `json:"miTokensIssued"`
 	// TooManyRequests counts 429 responses; Throttled splits them by "family/scope tenant" (e.g.
@@ -70,7 +73,8 @@ func New(w *World) *Server {
 
 // state is everything derived from the world, built once.
 type state struct {
-	signer         *signer
+	keys           atomic.Pointer[keyring] // replaced by RotateKey
+	rotateMu       sync.Mutex              // serialises RotateKey
 	identityHeader string
 	tenants        map[string]*tenant // by lower-case id and initial domain
 	throttle       *throttler
@@ -80,13 +84,13 @@ type state struct {
 func (s *Server) state() *state {
 	s.once.Do(func() {
 		st := &state{
-			signer:         newSigner(&s.world),
 			identityHeader: rand.Text(),
 			tenants:        map[string]*tenant{},
 			throttle: &throttler{budgets: s.world.budgets(), scale: s.world.scale(),
 				buckets: map[string]*bucket{}},
 			recErr: map[string]error{},
 		}
+		st.keys.Store(&keyring{keys: []*signer{newSigner(&s.world, 0)}})
 		anchor := s.now().UTC().Truncate(24 * time.Hour)
 		if e, err := parseEpoch(s.world.Epoch); err == nil && s.world.Epoch != "" {
 			anchor = e

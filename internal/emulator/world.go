@@ -13,7 +13,8 @@ import (
 )
 
 // World declares everything the emulator serves: the home tenant with its managed identity, the bridge app and its
-// federated identity credentials, and the target tenants with their synthetic directories. A World is plain data; the
+// federated identity credentials, the target tenants with their synthetic directories, and tenantreport's own API
+// with the callers from other tenants that use it. A World is plain data; the
 // emulator copies it in [New], so changing a World afterwards does not affect a running [Server].
 type World struct {
 	// HomeTenantID is the tenant that issues the managed identity's tokens.
@@ -48,13 +49,18 @@ type World struct {
 	// Latency and Faults apply to every tenant's Graph responses unless the tenant sets its own.
 	Latency *Latency `json:"latency,omitempty"`
 	Faults  *Faults  `json:"faults,omitempty"`
+	// API is tenantreport's own API, registered in the home tenant; nil means the world has none, and a token
+	// request for it fails like one for any unknown resource (AADSTS500011).
+	API *API `json:"api,omitempty"`
+	// Callers are workloads in other tenants that call the API, each with its own managed identity and client app.
+	Callers []Caller `json:"callers,omitempty"`
 
 	// dir is where recorded tenants' folders resolve; set by [LoadWorldFile] and [OpenWorld]. nil means the
 	// process's working directory.
 	dir fs.FS
 }
 
-// ManagedIdentity is a managed identity in the home tenant.
+// ManagedIdentity is a managed identity: the Function App's in the home tenant, or a [Caller]'s in its own tenant.
 type ManagedIdentity struct {
 	ClientID string `json:"clientId"`
 	// ObjectID is the identity's service principal (principal) id: the sub and oid of its tokens.
@@ -64,8 +70,9 @@ type ManagedIdentity struct {
 // App is an app registration.
 type App struct {
 	ClientID string `json:"clientId"`
-	// TenantID is the tenant where the app is registered; "" means the home tenant. Entra refuses managed-identity
-	// assertions for an app registered outside the issuing tenant (AADSTS700236).
+	// TenantID is the tenant where the app is registered; "" means the home tenant for the bridge app and the
+	// caller's tenant for a [Caller]'s app. Entra refuses managed-identity assertions for an app registered outside
+	// the issuing tenant (AADSTS700236).
 	TenantID             string `json:"tenantId,omitempty"`
 	FederatedCredentials []FIC  `json:"federatedCredentials"`
 }
@@ -125,8 +132,9 @@ type Tenant struct {
 	// SecureScore is the latest score; nil derives one from the seed.
 	SecureScore *Score `json:"secureScore,omitempty"`
 
-	// ServicePrincipalDisabled makes the token exchange fail with AADSTS7000112; BlockedByConditionalAccess with
-	// AADSTS53003 (a Conditional Access policy for workload identities).
+	// ServicePrincipalDisabled makes the bridge app's token exchange fail with AADSTS7000112;
+	// BlockedByConditionalAccess with AADSTS53003 (a Conditional Access policy for workload identities that targets
+	// the bridge app). Neither affects a [Caller]'s app.
 	ServicePrincipalDisabled   bool `json:"servicePrincipalDisabled,omitempty"`
 	BlockedByConditionalAccess bool `json:"blockedByConditionalAccess,omitempty"`
 	// TokenOutage makes the tenant's token endpoint answer 503 temporarily_unavailable (AADSTS90033), as Entra
@@ -201,6 +209,9 @@ var (
 	ErrOutOfRange        = errors.New("out of range")
 	ErrUnknownPermission = errors.New("unknown Graph application permission")
 	ErrUnknownSKU        = errors.New("unknown SKU part number")
+	ErrUnknownTenant     = errors.New("neither the home tenant nor a tenant of the world")
+	ErrUnknownRole       = errors.New("not an app role of the api")
+	ErrNotURI            = errors.New("not an absolute URI")
 )
 
 // FieldError reports an invalid World field. Field is a JSON path such as "tenants[1].id".
@@ -242,19 +253,21 @@ func LoadWorld(r io.Reader) (*World, error) {
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// Validate checks GUIDs, required fields, ranges, permission names and duplicates, and the groups of Generate when
-// it has not been expanded (expand it to check the tenants it generates too). It returns the first problem as a
-// *FieldError.
-func (w *World) Validate() error {
-	guid := func(field, v string, required bool) error {
-		switch {
-		case v == "" && required:
-			return &FieldError{Field: field, Err: ErrMissing}
-		case v != "" && !guidRE.MatchString(v):
-			return &FieldError{Field: field, Value: v, Err: ErrNotGUID}
-		}
-		return nil
+// guid checks that v is a GUID, and present if required.
+func guid(field, v string, required bool) error {
+	switch {
+	case v == "" && required:
+		return &FieldError{Field: field, Err: ErrMissing}
+	case v != "" && !guidRE.MatchString(v):
+		return &FieldError{Field: field, Value: v, Err: ErrNotGUID}
 	}
+	return nil
+}
+
+// Validate checks GUIDs, required fields, ranges, permission and app role names, the tenants callers name,
+// duplicates, and the groups of Generate when it has not been expanded (expand it to check the tenants it generates
+// too). It returns the first problem as a *FieldError.
+func (w *World) Validate() error {
 	checks := []error{
 		guid("homeTenantId", w.HomeTenantID, true),
 		guid("managedIdentity.clientId", w.ManagedIdentity.ClientID, true),
@@ -278,22 +291,8 @@ func (w *World) Validate() error {
 			return err
 		}
 	}
-	names := map[string]bool{}
-	for i, f := range w.BridgeApp.FederatedCredentials {
-		p := fmt.Sprintf("bridgeApp.federatedCredentials[%d]", i)
-		switch {
-		case f.Name == "":
-			return &FieldError{Field: p + ".name", Err: ErrMissing}
-		case names[strings.ToLower(f.Name)]:
-			return &FieldError{Field: p + ".name", Value: f.Name, Err: ErrDuplicate}
-		case f.Issuer == "":
-			return &FieldError{Field: p + ".issuer", Err: ErrMissing}
-		case f.Subject == "":
-			return &FieldError{Field: p + ".subject", Err: ErrMissing}
-		case len(f.Audiences) == 0:
-			return &FieldError{Field: p + ".audiences", Err: ErrMissing}
-		}
-		names[strings.ToLower(f.Name)] = true
+	if err := validateFICs("bridgeApp.federatedCredentials", w.BridgeApp.FederatedCredentials); err != nil {
+		return err
 	}
 	if !(w.TimeScale >= 0 && w.TimeScale <= 1000) {
 		return &FieldError{Field: "timeScale", Value: fmt.Sprint(w.TimeScale), Err: ErrOutOfRange}
@@ -362,6 +361,28 @@ func (w *World) Validate() error {
 			}
 			seen[g] = true
 		}
+	}
+	return w.validateCallers()
+}
+
+// validateFICs checks the federated identity credentials of an app; field is their JSON path.
+func validateFICs(field string, fics []FIC) error {
+	names := map[string]bool{}
+	for i, f := range fics {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case f.Name == "":
+			return &FieldError{Field: p + ".name", Err: ErrMissing}
+		case names[strings.ToLower(f.Name)]:
+			return &FieldError{Field: p + ".name", Value: f.Name, Err: ErrDuplicate}
+		case f.Issuer == "":
+			return &FieldError{Field: p + ".issuer", Err: ErrMissing}
+		case f.Subject == "":
+			return &FieldError{Field: p + ".subject", Err: ErrMissing}
+		case len(f.Audiences) == 0:
+			return &FieldError{Field: p + ".audiences", Err: ErrMissing}
+		}
+		names[strings.ToLower(f.Name)] = true
 	}
 	return nil
 }

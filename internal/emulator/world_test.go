@@ -310,14 +310,15 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		t.Fatalf("discovery by domain: %d %s", rec.Code, rec.Body)
 	}
 	base := "http://example.com/" + tid
-	if d["issuer"] != base+"/v2.0" || d["token_endpoint"] != base+"/oauth2/v2.0/token" || d["jwks_uri"] != base+"/discovery/v2.0/keys" ||
+	// The issuer is the one the tenant's tokens carry, on Entra's host: a validator compares them.
+	if d["issuer"] != "https://login.microsoftonline.com/"+tid+"/v2.0" || d["token_endpoint"] != base+"/oauth2/v2.0/token" || d["jwks_uri"] != base+"/discovery/v2.0/keys" ||
 		d["authorization_endpoint"] != base+"/oauth2/v2.0/authorize" {
 		t.Errorf("discovery = %v", d)
 	}
 	rec = httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+tid+"/discovery/v2.0/keys", nil))
 	var jwks struct{ Keys []map[string]any }
-	if err := json.Unmarshal(rec.Body.Bytes(), &jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0]["kid"] != s.state().signer.kid {
+	if err := json.Unmarshal(rec.Body.Bytes(), &jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0]["kid"] != s.state().keys.Load().keys[0].kid {
 		t.Errorf("keys: %d %s", rec.Code, rec.Body)
 	}
 }
