@@ -184,6 +184,26 @@ func sampleWorldOnAzurite(t *testing.T) (world *emulator.World, conn, container 
 	return world, conn, container, append(emulatorEnv(t, em), "AzureWebJobsStorage="+conn, "REPORT_CONTAINER="+container)
 }
 
+// combinedName is the name of a run's combined workbook; each tenant's own
+// is reports/YYYY/MM/DD/<runId>/<tenantId>.xlsx.
+var combinedName = regexp.MustCompile(`^reports/\d{4}/\d{2}/\d{2}/[^/]+\.xlsx$`)
+
+// workbooksOf are the workbooks rec names, in name order: the combined one
+// and each tenant's own.
+func workbooksOf(rec run.Record) []string {
+	names := []string{rec.Report}
+	for _, t := range rec.Tenants {
+		names = append(names, t.Report)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// timerInvocation is ReportTimer's invocation as the host sends it
+// (DESIGN.md §3): the sys metadata's strings are JSON in JSON.
+const timerInvocation = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-21T06:00:00+00:00","Next":"2026-11-22T06:00:00+00:00","LastUpdated":"2026-11-21T06:00:00.0039523+00:00"},"IsPastDue":false}},` +
+	`"Metadata":{"sys":{"MethodName":"ReportTimer","UtcNow":"\"2026-11-22T06:00:00.0012345Z\"","RandGuid":"\"1b0e5c0e-4f3a-4a57-9d38-5e1bb7a0c001\""}}}`
+
 // TestTimerInvocationEndToEnd runs serve against the emulator and Azurite,
 // POSTs a timer invocation exactly as the host sends it, and reads the
 // workbook back from blob storage.
@@ -197,9 +217,7 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 	}
 	h := startHandler(t, env)
 
-	body := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-21T06:00:00+00:00","Next":"2026-11-22T06:00:00+00:00","LastUpdated":"2026-11-21T06:00:00.0039523+00:00"},"IsPastDue":false}},` +
-		`"Metadata":{"sys":{"MethodName":"ReportTimer","UtcNow":"\"2026-11-22T06:00:00.0012345Z\"","RandGuid":"\"1b0e5c0e-4f3a-4a57-9d38-5e1bb7a0c001\""}}}`
-	resp, reply, err := h.post(t.Context(), "/ReportTimer", body)
+	resp, reply, err := h.post(t.Context(), "/ReportTimer", timerInvocation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,14 +237,12 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := store.List(t.Context(), "reports/")
-	if err != nil || len(items) != 1 {
-		t.Fatalf("List(reports/) = %v, %v; want one workbook", items, err)
+	names := runtest.Names(t, store, "reports/")
+	combined := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !combinedName.MatchString(n) })
+	if len(combined) != 1 || len(names) != 1+len(world.Tenants) {
+		t.Fatalf("workbooks = %q, want one reports/YYYY/MM/DD/<runId>.xlsx and each tenant's own", names)
 	}
-	if !regexp.MustCompile(`^reports/\d{4}/\d{2}/\d{2}/[^/]+\.xlsx$`).MatchString(items[0].Name) {
-		t.Errorf("report blob %q, want reports/YYYY/MM/DD/<runId>.xlsx", items[0].Name)
-	}
-	f := runtest.Workbook(t, store, items[0].Name)
+	f := runtest.Workbook(t, store, combined[0])
 	checkSampleReport(t, world, f)
 
 	records, err := store.List(t.Context(), "runs/")
@@ -242,8 +258,11 @@ func TestTimerInvocationEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Close()
-	if rec.Report != items[0].Name || rec.Trigger != "timer" || len(rec.Tenants) != len(world.Tenants) {
-		t.Errorf("run record = %+v, want trigger timer, report %s and %d tenants", rec, items[0].Name, len(world.Tenants))
+	if rec.Report != combined[0] || rec.Trigger != "timer" || len(rec.Tenants) != len(world.Tenants) {
+		t.Errorf("run record = %+v, want trigger timer, report %s and %d tenants", rec, combined[0], len(world.Tenants))
+	}
+	if got := workbooksOf(rec); !slices.Equal(got, names) {
+		t.Errorf("the record names workbooks %q, want those stored, %q", got, names)
 	}
 
 	// Graceful shutdown on SIGTERM, exit status 0.
@@ -723,8 +742,9 @@ func TestOnDemandEndToEnd(t *testing.T) {
 	if !strings.Contains(strings.Join(logs, "\n"), "nothing to do") {
 		t.Errorf("second delivery logs = %q, want nothing done", logs)
 	}
-	if items, _ := store.List(t.Context(), "reports/"); len(items) != 2 {
-		t.Errorf("workbooks = %v, want the timer's and the on-demand run's", items)
+	names := runtest.Names(t, store, "reports/")
+	if combined := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !combinedName.MatchString(n) }); len(combined) != 2 {
+		t.Errorf("workbooks = %q, want the timer's and the on-demand run's, each with its tenants' own", names)
 	}
 
 	resp, body = call(http.MethodGet, "/api/reports", "")

@@ -6,6 +6,10 @@ package main
 // against the custom-handler contract of DESIGN.md §3.
 //
 //	go test -run 'TestInfra|TestFunctions' ./handler/
+//
+// The Entra-authenticated API (DESIGN.md §10) has its own: TestFunctionsReportEntra and
+// TestFunctionsBindings for the function the host routes to it, TestInfraEntraAPI* for the API app
+// (infra/modules/apiapp.bicep) and the REPORT_API_* settings.
 
 import (
 	"encoding/json"
@@ -450,6 +454,7 @@ func TestInfraAppSettings(t *testing.T) {
 		settings.KeyWebJobs + "__blobServiceUri", settings.KeyWebJobs + "__queueServiceUri",
 		settings.KeyWebJobs + "__tableServiceUri", settings.KeyWebJobs + "__clientId",
 		"APPLICATIONINSIGHTS_CONNECTION_STRING",
+		settings.KeyAPITenant, settings.KeyAPIClientID, settings.KeyAPIAppIDURI, settings.KeyAPICallers,
 	} {
 		if !strings.Contains(text, key+":") {
 			t.Errorf("no Bicep file sets the app setting %s", key)
@@ -552,6 +557,15 @@ func TestInfraParameters(t *testing.T) {
 		if vars[param] != env {
 			t.Errorf("main.parameters.json: %s comes from ${%s}, want ${%s}", param, vars[param], env)
 		}
+	}
+	// apiCallers (the callers of /api/entra/reports, their roles and tenants) is no app setting as
+	// such: it comes from API_CALLERS, and without it from an empty list (nobody is assigned a role).
+	if vars["apiCallers"] != "API_CALLERS" || defaults["API_CALLERS"] != "[]" {
+		t.Errorf("main.parameters.json: apiCallers comes from ${%s=%s}, want ${API_CALLERS=[]}", vars["apiCallers"], defaults[vars["apiCallers"]])
+	}
+	var callers []json.RawMessage
+	if err := json.Unmarshal(file.Parameters["apiCallers"].Value, &callers); err != nil {
+		t.Errorf("main.parameters.json: apiCallers is not a JSON array once substituted: %v", err)
 	}
 	if got := defaults[settings.KeySchedule]; got != settings.DefaultSchedule {
 		t.Errorf("main.parameters.json: ${%s=%s}, want the handler's default %s", settings.KeySchedule, got, settings.DefaultSchedule)
@@ -656,7 +670,7 @@ func TestInfraPackage(t *testing.T) {
 	for _, f := range staged {
 		functions = append(functions, filepath.Base(filepath.Dir(f)))
 	}
-	for _, want := range []string{"ReportTimer", "ReportHttp", "ReportQueue"} {
+	for _, want := range []string{"ReportTimer", "ReportHttp", "ReportQueue", "ReportEntra"} {
 		if !slices.Contains(functions, want) {
 			t.Errorf("*/function.json matches %v, which lacks %s: the package would not ship it", functions, want)
 		}
@@ -665,16 +679,20 @@ func TestInfraPackage(t *testing.T) {
 
 // functionJSON is a <Function>/function.json.
 type functionJSON struct {
-	Bindings []struct {
-		Name       string   `json:"name"`
-		Type       string   `json:"type"`
-		Direction  string   `json:"direction"`
-		Schedule   string   `json:"schedule"`
-		Route      string   `json:"route"`
-		Methods    []string `json:"methods"`
-		QueueName  string   `json:"queueName"`
-		Connection string   `json:"connection"`
-	} `json:"bindings"`
+	Bindings []functionBinding `json:"bindings"`
+}
+
+// functionBinding is one binding of a function.json.
+type functionBinding struct {
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Direction  string   `json:"direction"`
+	AuthLevel  string   `json:"authLevel"`
+	Schedule   string   `json:"schedule"`
+	Route      string   `json:"route"`
+	Methods    []string `json:"methods"`
+	QueueName  string   `json:"queueName"`
+	Connection string   `json:"connection"`
 }
 
 // TestFunctionsHostJSON: host.json starts bin/handler as a custom handler, forwards HTTP requests
@@ -874,6 +892,402 @@ func TestInfraBicepCodeScanner(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// entraFunctions are the functions whose callers the handler authenticates itself, with their
+// Entra bearer tokens (DESIGN.md §10): the only ones the host may let through without a function
+// key (authLevel anonymous). Every other HTTP function takes a function key.
+var entraFunctions = []string{"ReportEntra"}
+
+// infraFunctions reads every top-level <Function>/function.json: the functions the package ships.
+func infraFunctions(t *testing.T) map[string]functionJSON {
+	t.Helper()
+	paths, err := filepath.Glob(infraPath("*", "function.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := map[string]functionJSON{}
+	for _, p := range paths {
+		name := filepath.Base(filepath.Dir(p))
+		var fn functionJSON
+		infraReadJSON(t, &fn, name, "function.json")
+		fns[name] = fn
+	}
+	if len(fns) == 0 {
+		t.Fatal("no */function.json: the package would ship no function")
+	}
+	return fns
+}
+
+// httpTriggerOf returns a function's httpTrigger binding, if it has one.
+func httpTriggerOf(fn functionJSON) (functionBinding, bool) {
+	for _, b := range fn.Bindings {
+		if b.Type == "httpTrigger" && b.Direction == "in" {
+			return b, true
+		}
+	}
+	return functionBinding{}, false
+}
+
+// TestFunctionsBindings: every function the package ships has one trigger. An HTTP function has
+// exactly one httpTrigger and one http output, the shape the host forwards as it came (DESIGN.md
+// §3); it takes GET and POST at most, on a route ending in {*rest} whose literal part no other
+// function's route starts with, so each request reaches one function; and it takes a function key
+// unless the handler authenticates its callers itself (entraFunctions).
+func TestFunctionsBindings(t *testing.T) {
+	fns := infraFunctions(t)
+	prefixes := map[string]string{} // HTTP function → literal part of its route
+	for name, fn := range fns {
+		var triggers, httpOut, other int
+		seen := map[string]bool{}
+		for _, b := range fn.Bindings {
+			if b.Name == "" || b.Type == "" || b.Direction == "" {
+				t.Errorf("%s: binding %+v lacks a name, type or direction", name, b)
+			}
+			if seen[b.Name] {
+				t.Errorf("%s: two bindings are named %q", name, b.Name)
+			}
+			seen[b.Name] = true
+			switch {
+			case strings.HasSuffix(b.Type, "Trigger"):
+				triggers++
+				if b.Direction != "in" {
+					t.Errorf("%s: %s binding has direction %q, want in", name, b.Type, b.Direction)
+				}
+			case b.Type == "http" && b.Direction == "out":
+				httpOut++
+			default:
+				other++
+			}
+		}
+		if triggers != 1 {
+			t.Errorf("%s has %d triggers, want one", name, triggers)
+		}
+		trigger, isHTTP := httpTriggerOf(fn)
+		if !isHTTP {
+			if httpOut > 0 {
+				t.Errorf("%s has an http output but no httpTrigger", name)
+			}
+			if slices.Contains(entraFunctions, name) {
+				t.Errorf("%s is in entraFunctions but has no httpTrigger", name)
+			}
+			continue
+		}
+		if httpOut != 1 || other != 0 {
+			t.Errorf("%s: an httpTrigger with %d http outputs and %d other bindings: the host forwards the client's request untouched only with exactly one httpTrigger and one http output", name, httpOut, other)
+		}
+		wantAuth := "function"
+		if slices.Contains(entraFunctions, name) {
+			wantAuth = "anonymous"
+		}
+		if trigger.AuthLevel != wantAuth {
+			t.Errorf("%s authLevel = %q, want %q (anonymous only where the handler validates an Entra token on every request: %v)", name, trigger.AuthLevel, wantAuth, entraFunctions)
+		}
+		if len(trigger.Methods) == 0 {
+			t.Errorf("%s lists no methods: the host would take every method", name)
+		}
+		for _, m := range trigger.Methods {
+			if m != "get" && m != "post" {
+				t.Errorf("%s takes method %q; the reports API serves get and post only", name, m)
+			}
+		}
+		prefix, ok := strings.CutSuffix(trigger.Route, "{*rest}")
+		if !ok || prefix == "" || !strings.HasSuffix(prefix, "/") || strings.ContainsAny(prefix, "{}") {
+			t.Errorf("%s route = %q, want <literal path>/{*rest}", name, trigger.Route)
+			continue
+		}
+		prefixes[name] = prefix
+	}
+	for a, pa := range prefixes {
+		for b, pb := range prefixes {
+			if a != b && strings.HasPrefix(pa, pb) {
+				t.Errorf("the routes of %s (%s) and %s (%s) overlap", a, pa, b, pb)
+			}
+		}
+	}
+	for _, name := range entraFunctions {
+		if _, ok := fns[name]; !ok {
+			t.Errorf("entraFunctions names %s, which has no function.json", name)
+		}
+	}
+}
+
+// TestFunctionsReportEntra: the Entra-authenticated routes reach the handler as
+// /api/entra/reports/... (host.json keeps the default route prefix api), forwarded as they came
+// and without a function key, since the handler validates every request's bearer token itself.
+// They mirror ReportHttp's routes and methods.
+func TestFunctionsReportEntra(t *testing.T) {
+	fns := infraFunctions(t)
+	entra, ok := httpTriggerOf(fns["ReportEntra"])
+	if !ok {
+		t.Fatal("ReportEntra/function.json has no httpTrigger")
+	}
+	if entra.Route != "entra/reports/{*rest}" {
+		t.Errorf("ReportEntra route = %q, want entra/reports/{*rest} (the handler serves /api/entra/reports)", entra.Route)
+	}
+	if entra.AuthLevel != "anonymous" {
+		t.Errorf("ReportEntra authLevel = %q, want anonymous: its callers hold Entra tokens, not function keys", entra.AuthLevel)
+	}
+	operator, ok := httpTriggerOf(fns["ReportHttp"])
+	if !ok {
+		t.Fatal("ReportHttp/function.json has no httpTrigger")
+	}
+	if got, want := slices.Sorted(slices.Values(entra.Methods)), slices.Sorted(slices.Values(operator.Methods)); !slices.Equal(got, want) || !slices.Equal(got, []string{"get", "post"}) {
+		t.Errorf("ReportEntra methods = %v, ReportHttp's = %v, want get and post for both", entra.Methods, operator.Methods)
+	}
+	if "entra/"+operator.Route != entra.Route {
+		t.Errorf("ReportEntra route %q is not entra/ + ReportHttp's %q: the two serve the same routes", entra.Route, operator.Route)
+	}
+	var host struct {
+		Extensions struct {
+			HTTP struct {
+				RoutePrefix *string `json:"routePrefix"`
+			} `json:"http"`
+		} `json:"extensions"`
+	}
+	infraReadJSON(t, &host, "host.json")
+	if p := host.Extensions.HTTP.RoutePrefix; p != nil && *p != "api" {
+		t.Errorf("host.json extensions.http.routePrefix = %q: requests would not arrive at /api/reports and /api/entra/reports, where the handler serves them", *p)
+	}
+}
+
+// infraAPIRoles are the API app's roles the handler authorizes on.
+var infraAPIRoles = []string{customhandler.RoleReadAll, customhandler.RoleReadTenant, customhandler.RoleRun}
+
+// infraResourceBody returns the body of the resource declared by decl (such as "resource app
+// 'Microsoft.Graph/applications@v1.0' ="), without comments.
+func infraResourceBody(t *testing.T, name, src, decl string) string {
+	t.Helper()
+	plain, err := bicepWithoutComments(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := strings.Index(plain, "\n"+decl)
+	if at < 0 || strings.Contains(plain[at+1+len(decl):], "\n"+decl) {
+		t.Fatalf("infra/%s: want exactly one %s", name, decl)
+	}
+	body, err := bicepWithoutComments(bicepValueAt(t, src, at+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestInfraEntraAPIApp: the API app callers from other tenants get tokens for (DESIGN.md §10) has
+// exactly the handler's app roles, for applications only, and admits no caller without one; it is
+// single-tenant (its tokens come from the home tenant), takes v2.0 tokens (aud = its client id) with
+// idtyp, and its application ID URI is the deterministic api://<tenant id>/<uniqueName>, since the
+// Graph extension cannot put the app's own appId into it. It has no credential.
+func TestInfraEntraAPIApp(t *testing.T) {
+	const name = "modules/apiapp.bicep"
+	api := infraBicepFiles(t)[name]
+	if api == "" {
+		t.Fatalf("infra/%s is missing", name)
+	}
+	roles := bicepValue(t, api, "var apiAppRoles =")
+	var values []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*value:\s*'([^']+)'`).FindAllStringSubmatch(roles, -1) {
+		values = append(values, m[1])
+	}
+	if got, want := slices.Sorted(slices.Values(values)), slices.Sorted(slices.Values(infraAPIRoles)); !slices.Equal(got, want) {
+		t.Errorf("infra/%s apiAppRoles values = %v, want exactly the handler's roles %v", name, values, want)
+	}
+	for _, prop := range []string{"displayName", "description"} {
+		if n := len(regexp.MustCompile(`(?m)^\s*`+prop+`:\s*'.+'\s*$`).FindAllString(roles, -1)); n != len(values) {
+			t.Errorf("infra/%s apiAppRoles: %d roles, %d with a %s", name, len(values), n, prop)
+		}
+	}
+	defs, err := bicepWithoutComments(bicepValue(t, api, "var appRoleDefinitions ="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`^\[for role in apiAppRoles:`),
+		// A stable id per app and role: an enabled app role's id cannot change.
+		regexp.MustCompile(`\n\s*id: guid\(uniqueName, 'appRole', role\.value\)\n`),
+		regexp.MustCompile(`\n\s*value: role\.value\n`),
+		regexp.MustCompile(`\n\s*description: role\.description\n`),
+		regexp.MustCompile(`\n\s*allowedMemberTypes: \[\s*'Application'\s*\]\n`),
+		regexp.MustCompile(`\n\s*isEnabled: true\n`),
+	} {
+		if !want.MatchString(defs) {
+			t.Errorf("infra/%s appRoleDefinitions does not match %s:\n%s", name, want, defs)
+		}
+	}
+	app := infraResourceBody(t, name, api, "resource app 'Microsoft.Graph/applications@v1.0' =")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`\n\s*uniqueName: uniqueName\n`),
+		regexp.MustCompile(`\n\s*signInAudience: 'AzureADMyOrg'\n`),
+		regexp.MustCompile(`\n\s*identifierUris: \[\s*identifierUri\s*\]\n`),
+		regexp.MustCompile(`\n\s*api: \{\s*requestedAccessTokenVersion: 2\s*\}\n`),
+		regexp.MustCompile(`\n\s*appRoles: appRoleDefinitions\n`),
+		regexp.MustCompile(`\n\s*optionalClaims: \{\s*accessToken: \[\s*\{\s*name: 'idtyp'\s*essential: false\s*\}\s*\]\s*\}\n`),
+	} {
+		if !want.MatchString(app) {
+			t.Errorf("infra/%s: the app does not match %s:\n%s", name, want, app)
+		}
+	}
+	sp := infraResourceBody(t, name, api, "resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' =")
+	for _, want := range []string{"appId: app.appId", "appRoleAssignmentRequired: true"} {
+		if !strings.Contains(sp, want) {
+			t.Errorf("infra/%s: the service principal lacks %s:\n%s", name, want, sp)
+		}
+	}
+	assign := infraResourceBody(t, name, api, "resource callerRoleAssignments 'Microsoft.Graph/appRoleAssignedTo@v1.0' =")
+	for _, want := range []string{
+		"[for i in range(0, length(callers) * roleCount): if (contains(callers[i / roleCount].roles, apiAppRoles[i % roleCount].value)) {",
+		"principalId: callers[i / roleCount].servicePrincipalId",
+		"resourceId: servicePrincipal.id",
+		"appRoleId: appRoleDefinitions[i % roleCount].id",
+	} {
+		if !strings.Contains(assign, want) {
+			t.Errorf("infra/%s: the callers' app role assignments lack %s:\n%s", name, want, assign)
+		}
+	}
+	code, err := bicepWithoutComments(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nparam callers array = []\n",
+		"\nvar roleCount = length(apiAppRoles)\n",
+		"\nvar identifierUri = 'api://${tenant().tenantId}/${uniqueName}'\n",
+		"\noutput appId string = app.appId\n",
+		"\noutput identifierUri string = identifierUri\n",
+		"\noutput servicePrincipalId string = servicePrincipal.id\n",
+	} {
+		if !strings.Contains(code, want) {
+			t.Errorf("infra/%s lacks %s", name, strings.TrimSpace(want))
+		}
+	}
+	// The API app only receives tokens: no credential, and no role or scope for users.
+	for _, bad := range []string{"keyCredentials", "passwordCredentials", "federatedIdentityCredentials", "'User'", "oauth2PermissionScopes"} {
+		if strings.Contains(code, bad) {
+			t.Errorf("infra/%s has %s: the API app takes app-only tokens and holds no credential", name, bad)
+		}
+	}
+}
+
+// TestInfraEntraAPIWiring: main.bicep deploys the API app, types the callers' roles as the app's
+// roles, and gives the Function App every REPORT_API_* setting from it, REPORT_API_CALLERS keyed by
+// the callers' service principal object ids (the oid of their tokens).
+func TestInfraEntraAPIWiring(t *testing.T) {
+	main := infraBicepFiles(t)["main.bicep"]
+	m := regexp.MustCompile(`(?m)^type apiRoleType = (.+)$`).FindStringSubmatch(main)
+	if m == nil {
+		t.Fatal("main.bicep: no type apiRoleType = '…' | '…'")
+	}
+	var union []string
+	for _, v := range regexp.MustCompile(`'([^']+)'`).FindAllStringSubmatch(m[1], -1) {
+		union = append(union, v[1])
+	}
+	if got, want := slices.Sorted(slices.Values(union)), slices.Sorted(slices.Values(infraAPIRoles)); !slices.Equal(got, want) {
+		t.Errorf("main.bicep apiRoleType = %v, want exactly the handler's roles %v", union, want)
+	}
+	callerType, err := bicepWithoutComments(bicepValue(t, main, "type apiCallerType ="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n  servicePrincipalId: string\n", "\n  roles: apiRoleType[]\n", "\n  tenants: string[]\n"} {
+		if !strings.Contains(callerType, want) {
+			t.Errorf("main.bicep apiCallerType lacks %s", strings.TrimSpace(want))
+		}
+	}
+	settingsBlock, err := bicepWithoutComments(bicepValue(t, main, "var reportSettings ="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range map[string]string{
+		settings.KeyAPITenant:   "tenant().tenantId",
+		settings.KeyAPIClientID: "apiApp.outputs.appId",
+		settings.KeyAPIAppIDURI: "apiApp.outputs.identifierUri",
+		settings.KeyAPICallers:  "apiCallersSetting",
+	} {
+		if !regexp.MustCompile(`\n\s*` + key + `: ` + regexp.QuoteMeta(value) + `\n`).MatchString(settingsBlock) {
+			t.Errorf("main.bicep reportSettings lacks %s: %s", key, value)
+		}
+	}
+	at := strings.Index(main, "\nmodule apiApp 'modules/apiapp.bicep' =")
+	if at < 0 {
+		t.Fatal("main.bicep: no module apiApp 'modules/apiapp.bicep'")
+	}
+	module, err := bicepWithoutComments(bicepValueAt(t, main, at+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"uniqueName: apiAppUniqueName", "displayName: apiAppDisplayName", "callers: apiCallers"} {
+		if !strings.Contains(module, want) {
+			t.Errorf("main.bicep module apiApp lacks %s", want)
+		}
+	}
+	for _, want := range []string{
+		"\nparam apiCallers apiCallerType[] = []\n",
+		"\nvar apiCallersSetting = string(toObject(filter(apiCallers, caller => !empty(caller.tenants)), caller => toLower(caller.servicePrincipalId), caller => caller.tenants))\n",
+		"\noutput API_APP_CLIENT_ID string = apiApp.outputs.appId\n",
+		"\noutput API_APP_ID_URI string = apiApp.outputs.identifierUri\n",
+		"\noutput API_SERVICE_PRINCIPAL_ID string = apiApp.outputs.servicePrincipalId\n",
+		"\noutput REPORTS_ENTRA_API_URL string = 'https://${functionApp.outputs.defaultHostName}/api/entra/reports'\n",
+	} {
+		if !strings.Contains(main, want) {
+			t.Errorf("main.bicep lacks %s", strings.TrimSpace(want))
+		}
+	}
+}
+
+// TestInfraEntraAPISettings: what the template sets is what the handler loads. The application ID
+// URI, in the template's form with its default uniqueName, is one settings accepts; and
+// REPORT_API_CALLERS as toObject builds it, {} with no callers or {"<sp object id>":["<tenant>"]},
+// maps the caller to its tenants.
+func TestInfraEntraAPISettings(t *testing.T) {
+	files := infraBicepFiles(t)
+	uriTemplate := regexp.MustCompile(`(?m)^var identifierUri = '([^']*)'`).FindStringSubmatch(files["modules/apiapp.bicep"])
+	uniqueName := regexp.MustCompile(`(?m)^param apiAppUniqueName string = '([^']*)'`).FindStringSubmatch(files["main.bicep"])
+	if uriTemplate == nil || uniqueName == nil {
+		t.Fatal("want var identifierUri = '…' in infra/modules/apiapp.bicep and param apiAppUniqueName string = '…' in main.bicep")
+	}
+	const (
+		homeTenant = "0a0a0a0a-0000-4000-8000-00000000000a"
+		apiClient  = "0b0b0b0b-0000-4000-8000-00000000000b"
+		customer   = "0c0c0c0c-0000-4000-8000-00000000000c"
+		callerSP   = "0d0d0d0d-0000-4000-8000-00000000000d"
+		identity   = "0e0e0e0e-0000-4000-8000-00000000000e"
+	)
+	uri := strings.NewReplacer(
+		"${tenant().tenantId}", homeTenant,
+		"${uniqueName}", strings.ReplaceAll(uniqueName[1], "${environmentName}", "contoso-prod"),
+	).Replace(uriTemplate[1])
+	if strings.Contains(uri, "${") {
+		t.Fatalf("identifierUri %q interpolates more than the tenant id and uniqueName", uri)
+	}
+	// The settings main.bicep and modules/functionapp.bicep give the app, in their identity form.
+	env := map[string]string{
+		settings.KeyTenants:                       `[{"tenantId":"` + customer + `","displayName":"Contoso"}]`,
+		settings.KeyBridgeApp:                     "0f0f0f0f-0000-4000-8000-00000000000f",
+		settings.KeyMIClientID:                    identity,
+		settings.KeyWebJobs + "__blobServiceUri":  "https://stexample.blob.core.windows.net/",
+		settings.KeyWebJobs + "__queueServiceUri": "https://stexample.queue.core.windows.net/",
+		settings.KeyWebJobs + "__tableServiceUri": "https://stexample.table.core.windows.net/",
+		settings.KeyWebJobs + "__credential":      "managedidentity",
+		settings.KeyWebJobs + "__clientId":        identity,
+		settings.KeyAPITenant:                     homeTenant,
+		settings.KeyAPIClientID:                   apiClient,
+		settings.KeyAPIAppIDURI:                   uri,
+		settings.KeyAPICallers:                    "{}",
+	}
+	for _, callers := range []string{"{}", `{"` + callerSP + `":["` + customer + `"]}`} {
+		env[settings.KeyAPICallers] = callers
+		s, err := settings.Load(func(k string) string { return env[k] })
+		if err != nil {
+			t.Errorf("settings.Load(what infra sets, %s = %s) = %v", settings.KeyAPICallers, callers, err)
+			continue
+		}
+		if !s.API.Enabled() || s.API.TenantID != homeTenant || s.API.ClientID != apiClient || s.API.AppIDURI != uri {
+			t.Errorf("settings.Load(what infra sets).API = %+v, want tenant %s, client %s, app ID URI %s", s.API, homeTenant, apiClient, uri)
+		}
+		if callers != "{}" && !slices.Equal(s.API.Callers[callerSP], []string{customer}) {
+			t.Errorf("settings.Load(%s = %s).API.Callers = %v, want %s → [%s]", settings.KeyAPICallers, callers, s.API.Callers, callerSP, customer)
 		}
 	}
 }

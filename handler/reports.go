@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,13 +26,26 @@ access to it and no function key: the blob container of the settings
 --dir DIR, the directory that "handler run --out DIR" writes. Nothing is
 created or changed in the store. Flags may come before or after the run id.
 
-commands:
-  list [--top N] [--json] [--dir DIR]            the runs, newest first
-  show <runId|latest> [--dir DIR]                a run record as JSON
-  download <runId|latest> [-o FILE] [--dir DIR]  write a run's workbook to FILE
-                    (default ./tenantreport-<yyyy-mm-dd>-<runId>.xlsx)
+With --api URL the commands ask tenantreport's Entra-authenticated API
+instead (https://<app>.azurewebsites.net/api/entra/reports), as a caller in
+another tenant does: no secret, no key. The token comes from this host's
+user-assigned managed identity (--identity, or MANAGED_IDENTITY_CLIENT_ID),
+whose token is the federated credential of the caller's client app
+(--client-id), exchanged in the API's tenant (--api-tenant) for --scope.
 
-latest is the newest finished run with a workbook.
+commands:
+  list [--top N] [--json]                  the runs, newest first
+  show <runId|latest>                      a run record as JSON
+  download <runId|latest> [--tenant ID] [-o FILE]
+                    write a run's workbook, or one tenant's, to FILE
+                    (default ./tenantreport-<yyyy-mm-dd>-<runId>[-<tenant>].xlsx)
+
+source flags, for every command:
+  --dir DIR
+  --api URL --scope <app id URI>/.default --api-tenant ID --client-id ID [--identity ID]
+
+latest is the newest finished run with a workbook (with --tenant: with
+that tenant's workbook).
 `
 
 // latestRun names the newest finished run with a workbook.
@@ -68,17 +82,30 @@ func reports(ctx context.Context, args []string, getenv func(string) string, std
 	}
 }
 
-// reportsFlags returns the flag set of a reports command, with the --dir
-// flag they all take.
-func reportsFlags(cmd, synopsis string, stderr io.Writer) (*flag.FlagSet, *string) {
+// source is where a reports command reads: a directory, the settings'
+// blob container, or the Entra-authenticated API.
+type source struct {
+	dir                                       string
+	api, scope, apiTenant, clientID, identity string
+}
+
+// reportsFlags returns the flag set of a reports command, with the source
+// flags they all take.
+func reportsFlags(cmd, synopsis string, stderr io.Writer) (*flag.FlagSet, *source) {
 	fs := flag.NewFlagSet("reports "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: handler reports %s %s\n", cmd, synopsis)
 		fs.PrintDefaults()
 	}
-	dir := fs.String("dir", "", "read the `DIR` that handler run --out DIR writes, instead of the settings' blob container")
-	return fs, dir
+	var src source
+	fs.StringVar(&src.dir, "dir", "", "read the `DIR` that handler run --out DIR writes, instead of the settings' blob container")
+	fs.StringVar(&src.api, "api", "", "ask the Entra-authenticated API at `URL` (…/api/entra/reports) instead of storage")
+	fs.StringVar(&src.scope, "scope", "", "with --api: the `SCOPE` of the token, <API app ID URI>/.default")
+	fs.StringVar(&src.apiTenant, "api-tenant", "", "with --api: the `ID` of the API's tenant, which issues the token")
+	fs.StringVar(&src.clientID, "client-id", "", "with --api: the caller's client app `ID`, whose federated credential trusts the managed identity")
+	fs.StringVar(&src.identity, "identity", "", "with --api: the managed identity's client `ID` (default MANAGED_IDENTITY_CLIENT_ID)")
+	return fs, &src
 }
 
 // parseInterspersed parses args into fs and returns the positional
@@ -176,7 +203,7 @@ func findRun(ctx context.Context, src run.Store, where, id string) (run.Record, 
 
 // reportsList is `handler reports list`.
 func reportsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, dir := reportsFlags("list", "[--top N] [--json] [--dir DIR]", stderr)
+	fs, from := reportsFlags("list", "[--top N] [--json] [--dir DIR | --api URL …]", stderr)
 	top := fs.Int("top", 20, "show the newest `N` runs")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
@@ -189,22 +216,41 @@ func reportsList(ctx context.Context, args []string, getenv func(string) string,
 	if *top < 1 {
 		return usageError(fs, stderr, fmt.Errorf("reports list: --top %d: want at least 1", *top))
 	}
-	src, where, err := openReports(*dir, getenv)
-	if err != nil {
-		return err
-	}
-	recs, more, err := run.ListRecords(ctx, src, *top, "")
-	if err != nil {
-		return err
-	}
-	runs := make([]run.Summary, len(recs))
-	for i, rec := range recs {
-		runs[i] = rec.Summary()
+	var (
+		runs  []run.Summary
+		more  bool
+		where string
+	)
+	if from.api != "" {
+		c, err := newAPIClient(from, getenv)
+		if err != nil {
+			return usageError(fs, stderr, err)
+		}
+		if runs, more, err = c.list(ctx, *top); err != nil {
+			return err
+		}
+		where = from.api
+	} else {
+		src, w, err := openReports(from.dir, getenv)
+		if err != nil {
+			return err
+		}
+		recs, m, err := run.ListRecords(ctx, src, *top, "")
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			runs = append(runs, rec.Summary())
+		}
+		more, where = m, w
 	}
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		if runs == nil {
+			runs = []run.Summary{}
+		}
 		return enc.Encode(struct {
 			Runs []run.Summary `json:"runs"`
 			More bool          `json:"more"`
@@ -256,69 +302,146 @@ func byteSize(n int64) string {
 
 // reportsShow is `handler reports show`.
 func reportsShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, dir := reportsFlags("show", "[--dir DIR] <runId|latest>", stderr)
-	_, rec, err := namedRun(ctx, "show", fs, dir, args, getenv, stderr)
+	fs, from := reportsFlags("show", "[--dir DIR | --api URL …] <runId|latest>", stderr)
+	id, err := namedRun("show", fs, args, stderr)
 	if err != nil {
 		return err
+	}
+	var rec run.Record
+	if from.api != "" {
+		c, err := newAPIClient(from, getenv)
+		if err != nil {
+			return usageError(fs, stderr, err)
+		}
+		rec, err = c.show(ctx, id)
+		if err != nil {
+			return err
+		}
+	} else {
+		src, where, err := openReports(from.dir, getenv)
+		if err != nil {
+			return err
+		}
+		if rec, err = findRun(ctx, src, where, id); err != nil {
+			return err
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rec)
 }
 
-// namedRun parses the arguments of a command that names one run, and reads
-// its record from the store the flags name.
-func namedRun(ctx context.Context, cmd string, fs *flag.FlagSet, dir *string, args []string, getenv func(string) string, stderr io.Writer) (run.Store, run.Record, error) {
+// namedRun parses the arguments of a command that names one run and
+// returns the run id, or "latest".
+func namedRun(cmd string, fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return nil, run.Record{}, errUsage
+		return "", errUsage
 	}
 	id, err := runArg(cmd, pos)
 	if err != nil {
-		return nil, run.Record{}, usageError(fs, stderr, err)
+		return "", usageError(fs, stderr, err)
 	}
-	src, where, err := openReports(*dir, getenv)
-	if err != nil {
-		return nil, run.Record{}, err
-	}
-	rec, err := findRun(ctx, src, where, id)
-	return src, rec, err
+	return id, nil
 }
 
 // reportsDownload is `handler reports download`.
 func reportsDownload(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, dir := reportsFlags("download", "[-o FILE] [--dir DIR] <runId|latest>", stderr)
-	out := fs.String("o", "", "write the workbook to `FILE`, replacing it, or into FILE if it is a directory (default ./tenantreport-<yyyy-mm-dd>-<runId>.xlsx)")
-	src, rec, err := namedRun(ctx, "download", fs, dir, args, getenv, stderr)
+	fs, from := reportsFlags("download", "[--tenant ID] [-o FILE] [--dir DIR | --api URL …] <runId|latest>", stderr)
+	out := fs.String("o", "", "write the workbook to `FILE`, replacing it, or into FILE if it is a directory (default ./tenantreport-<yyyy-mm-dd>-<runId>[-<tenant>].xlsx)")
+	tenant := fs.String("tenant", "", "download the workbook of the tenant `ID` alone")
+	id, err := namedRun("download", fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	if !rec.HasReport() {
-		msg := fmt.Sprintf("run %s has no workbook: it is %s", rec.RunID, rec.State)
-		if rec.Reason != "" {
-			msg += " (" + rec.Reason + ")"
-		}
-		return errors.New(msg)
+	if *tenant != "" && !settings.IsGUID(*tenant) {
+		return usageError(fs, stderr, fmt.Errorf("reports download: --tenant %.80q: want a tenant id (a GUID)", *tenant))
 	}
+	*tenant = strings.ToLower(*tenant)
+	var wb download
+	if from.api != "" {
+		c, err := newAPIClient(from, getenv)
+		if err != nil {
+			return usageError(fs, stderr, err)
+		}
+		wb, err = c.download(ctx, id, *tenant)
+		if err != nil {
+			return err
+		}
+	} else if wb, err = storedWorkbook(ctx, from.dir, getenv, id, *tenant); err != nil {
+		return err
+	}
+	defer wb.body.Close()
 
 	path := *out
 	if fi, err := os.Stat(path); path == "" || err == nil && fi.IsDir() {
-		path = filepath.Join(path, run.DownloadName(rec.RunID))
+		path = filepath.Join(path, wb.filename)
 	}
-	rc, err := src.Open(ctx, rec.Report)
+	n, err := writeAtomic(path, wb.body, wb.size)
 	if err != nil {
-		return fmt.Errorf("run %s: workbook: %w", rec.RunID, err)
-	}
-	defer rc.Close()
-	n, err := writeAtomic(path, rc, rec.ReportBytes)
-	if err != nil {
-		return fmt.Errorf("run %s: workbook: %w", rec.RunID, err)
+		return fmt.Errorf("%s: %w", wb.what, err)
 	}
 	fmt.Fprintf(stdout, "%s (%d bytes)\n", path, n)
 	return nil
 }
 
-// writeAtomic copies r, which must hold want bytes, to a temporary file
+// download is a workbook to download: its body, size and file name, and
+// what names it in messages.
+type download struct {
+	body     io.ReadCloser
+	size     int64
+	filename string
+	what     string
+}
+
+// storedWorkbook opens run id's workbook, or tenant's when tenant is not
+// "", in the directory or blob container of the flags.
+func storedWorkbook(ctx context.Context, dir string, getenv func(string) string, id, tenant string) (download, error) {
+	src, where, err := openReports(dir, getenv)
+	if err != nil {
+		return download{}, err
+	}
+	if id == latestRun && tenant != "" {
+		rec, err := run.LatestWhere(ctx, src, func(rec run.Record) bool {
+			t, ok := rec.Tenant(tenant)
+			return rec.State.Finished() && ok && t.Report != ""
+		})
+		if errors.Is(err, reportstore.ErrNotFound) {
+			return download{}, fmt.Errorf("run latest with a workbook of tenant %s: %w in %s", tenant, errNoRun, where)
+		}
+		if err != nil {
+			return download{}, err
+		}
+		id = rec.RunID
+	}
+	rec, err := findRun(ctx, src, where, id)
+	if err != nil {
+		return download{}, err
+	}
+	wb := download{size: rec.ReportBytes, filename: run.DownloadName(rec.RunID), what: fmt.Sprintf("run %s: workbook", rec.RunID)}
+	name := rec.Report
+	if tenant != "" {
+		t, ok := rec.Tenant(tenant)
+		if !ok || t.Report == "" {
+			return download{}, fmt.Errorf("run %s has no workbook of tenant %s: it is %s", rec.RunID, tenant, rec.State)
+		}
+		name, wb.size = t.Report, t.ReportBytes
+		wb.filename = run.TenantDownloadName(rec.RunID, t.DisplayName, tenant)
+		wb.what = fmt.Sprintf("run %s: workbook of tenant %s", rec.RunID, tenant)
+	} else if !rec.HasReport() {
+		msg := fmt.Sprintf("run %s has no workbook: it is %s", rec.RunID, rec.State)
+		if rec.Reason != "" {
+			msg += " (" + rec.Reason + ")"
+		}
+		return download{}, errors.New(msg)
+	}
+	if wb.body, err = src.Open(ctx, name); err != nil {
+		return download{}, fmt.Errorf("%s: %w", wb.what, err)
+	}
+	return wb, nil
+}
+
+// writeAtomic copies r, which must hold want bytes (-1: unknown), to a temporary file
 // next to path and renames it to path, replacing any file there. A partial
 // file is never left under path. The file is readable by its owner only: a
 // workbook lists every tenant's users.
@@ -328,7 +451,7 @@ func writeAtomic(path string, r io.Reader, want int64) (int64, error) {
 		return 0, err
 	}
 	n, err := io.Copy(f, r)
-	if err == nil && n != want {
+	if err == nil && want >= 0 && n != want {
 		err = fmt.Errorf("read %d bytes, the run record says %d", n, want)
 	}
 	if err == nil {

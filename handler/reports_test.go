@@ -87,6 +87,15 @@ func seedReports(t *testing.T, s run.Uploader) seededRuns {
 	}
 	ok := tenant("11111111-1111-1111-1111-111111111111", run.StatusOK)
 	partial := tenant("22222222-2222-2222-2222-222222222222", run.StatusPartial)
+	// The partial run's partial tenant has a workbook of its own, as every
+	// tenant of a run does by default.
+	partialID := partial.TenantID
+	wb := tinyWorkbook(t, runPartial+"/"+partialID)
+	partial.Report, partial.ReportBytes = run.TenantReportName(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC), runPartial, partialID), int64(len(wb))
+	if err := s.Upload(t.Context(), partial.Report, bytes.NewReader(wb)); err != nil {
+		t.Fatal(err)
+	}
+	seeded.workbooks[runPartial+"/"+partialID] = wb
 	failed := tenant("33333333-3333-3333-3333-333333333333", run.StatusFailed)
 	failed.Error = "consent missing"
 	add(runSucceeded, run.StateSucceeded, "", []run.TenantResult{ok}, true)
@@ -244,6 +253,21 @@ func testReports(t *testing.T, seeded seededRuns, getenv func(string) string, di
 		checkDownload(t, filepath.Join(dst, "tenantreport-2026-12-02-"+runPartial+".xlsx"), seeded.workbooks[runPartial], runPartial)
 	})
 
+	t.Run("download a tenant's", func(t *testing.T) {
+		dst := t.TempDir()
+		tenant := "22222222-2222-2222-2222-222222222222"
+		if _, _, err := callReports(t, getenv, with("download", "latest", "--tenant", tenant, "-o", dst)...); err != nil {
+			t.Fatal(err)
+		}
+		key := runPartial + "/" + tenant
+		checkDownload(t, filepath.Join(dst, "tenantreport-2026-12-02-"+runPartial+"-Tenant-2222.xlsx"), seeded.workbooks[key], key)
+		other := "11111111-1111-1111-1111-111111111111" // ok, but without a workbook of its own
+		if _, _, err := callReports(t, getenv, with("download", runPartial, "--tenant", other, "-o", dst)...); err == nil ||
+			!strings.Contains(err.Error(), "no workbook of tenant "+other) {
+			t.Errorf("download of a tenant without a workbook: err = %v, want it to say so", err)
+		}
+	})
+
 	t.Run("download default file replaces", func(t *testing.T) {
 		t.Chdir(t.TempDir())
 		name := "tenantreport-2026-12-01-" + runSucceeded + ".xlsx"
@@ -391,6 +415,11 @@ func TestReportsUsage(t *testing.T) {
 		{"show"},
 		{"show", runSucceeded, runPartial},
 		{"download", "-o"},
+		{"download", "latest", "--tenant", "contoso"},
+		{"list", "--api", "https://app.example/api/entra/reports"},
+		{"list", "--api", "app.example", "--scope", "api://x/.default"},
+		{"show", "latest", "--api", "https://app.example/api/entra/reports", "--scope", "api://x"},
+		{"list", "--dir", "d", "--api", "https://app.example/api/entra/reports"},
 	} {
 		_, errOut, err := callReports(t, noEnv(t), args...)
 		if !errors.Is(err, errUsage) || !strings.Contains(errOut, "usage: handler reports") {

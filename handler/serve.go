@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/tenantreport/tenantreport/internal/apiauth"
 	"github.com/tenantreport/tenantreport/internal/customhandler"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
-// newServeHandler wires the handler's routes. It does no I/O.
-func newServeHandler(s settings.Settings, tr http.RoundTripper, log *slog.Logger) (http.Handler, error) {
+// newServeHandler wires the handler's routes. It does no I/O; ctx ends
+// the background refresh of the API's signing keys.
+func newServeHandler(ctx context.Context, s settings.Settings, tr http.RoundTripper, log *slog.Logger) (http.Handler, error) {
 	blobs, err := newStore(s.Storage, s.Container, s.ManagedIdentityClientID, tr)
 	if err != nil {
 		return nil, err
@@ -32,7 +35,20 @@ func newServeHandler(s settings.Settings, tr http.RoundTripper, log *slog.Logger
 		return nil, err
 	}
 	runner.Records = st
-	return customhandler.New(customhandler.Config{Runner: runner, Store: st, Queue: st, Logger: log}), nil
+	var entra *customhandler.Entra
+	if s.API.Enabled() {
+		entra = &customhandler.Entra{
+			Authenticator: apiauth.New(ctx, apiauth.Config{
+				Authority: strings.TrimSuffix(s.Cloud.AuthorityHost, "/"),
+				TenantID:  s.API.TenantID,
+				Audiences: []string{s.API.AppIDURI, s.API.ClientID},
+				Client:    &http.Client{Transport: tr, Timeout: time.Minute},
+				Logger:    log,
+			}),
+			Callers: s.API.Callers,
+		}
+	}
+	return customhandler.New(customhandler.Config{Runner: runner, Store: st, Queue: st, Logger: log, Entra: entra}), nil
 }
 
 // shutdownGrace bounds how long serve, stopped, waits for the invocations
@@ -69,7 +85,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	handler, err := newServeHandler(s, tr, log)
+	handler, err := newServeHandler(ctx, s, tr, log)
 	if err != nil {
 		ln.Close()
 		return err

@@ -27,7 +27,7 @@ func TestServeWithoutRunQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newServeHandler(s, http.DefaultTransport, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	h, err := newServeHandler(t.Context(), s, http.DefaultTransport, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatalf("newServeHandler without a queue = %v, want a handler", err)
 	}

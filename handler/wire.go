@@ -110,8 +110,10 @@ func newRunner(s settings.Settings, tr http.RoundTripper, store run.Uploader, lo
 		Sections:      s.Sections,
 		Parallel:      s.Concurrency,
 		TenantTimeout: s.TenantTimeout,
-		Logger:        log,
-		Version:       version(),
+		// Each tenant's own workbook, to hand to its customer.
+		TenantWorkbooks: s.TenantWorkbooks,
+		Logger:          log,
+		Version:         version(),
 		Highlights: report.Thresholds{MFACoverage: float64(s.Thresholds.MFAMinPercent) / 100,
 			SecureScore: float64(s.Thresholds.ScoreMinPercent) / 100},
 	}, nil

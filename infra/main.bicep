@@ -7,7 +7,9 @@
 // that identity, and the identity's storage and monitoring roles. In the home tenant (the tenant of
 // this subscription) it registers, through the Microsoft Graph Bicep extension, the multi-tenant
 // bridge app with a federated identity credential (FIC) that trusts the UAMI, and its service
-// principal.
+// principal; and the single-tenant API app that callers in other tenants get tokens for when they
+// read their own reports through /api/entra/reports (modules/apiapp.bicep), with its service
+// principal and the app roles of apiCallers.
 //
 // Why these choices:
 // * Flex Consumption (FC1): the only consumption plan that still gets new features (Linux
@@ -24,7 +26,9 @@
 //
 // The deploying user needs, on the subscription, rights to create role assignments (Owner, or
 // Contributor + User Access Administrator) and, in Entra ID, the right to create applications
-// (Application Developer, or Application.ReadWrite.All for a workload identity). The subscription,
+// (Application Developer, or Application.ReadWrite.All for a workload identity); assigning the API's
+// app roles (apiCallers not empty) also needs Cloud Application Administrator or Application
+// Administrator (AppRoleAssignment.ReadWrite.All for a workload identity). The subscription,
 // and so the managed identity and the bridge app, must be in the customer tenants' cloud
 // (reportCloud).
 targetScope = 'subscription'
@@ -82,6 +86,31 @@ param bridgeAppUniqueName string = 'tenantreport-bridge-${environmentName}'
 
 @description('Display name of the bridge app: what customer admins see on the consent page.')
 param bridgeAppDisplayName string = 'tenantreport (${environmentName})'
+
+@description('Immutable unique name of the API app registration in the home tenant (its alternate key for redeployments, and the path of its application ID URI api://<tenant id>/<name>).')
+param apiAppUniqueName string = 'tenantreport-api-${environmentName}'
+
+@description('Display name of the API app: what the home tenant\'s admins see next to its role assignments.')
+param apiAppDisplayName string = 'tenantreport API (${environmentName})'
+
+@description('An app role of the API app (modules/apiapp.bicep apiAppRoles): what a caller of /api/entra/reports may do.')
+type apiRoleType = 'Reports.Read.All' | 'Reports.Read.Tenant' | 'Reports.Run'
+
+@description('A caller of the Entra-authenticated API: a workload in another tenant whose multi-tenant client app has a service principal in the home tenant (admin consent, or az ad sp create --id <client app id>).')
+type apiCallerType = {
+  @description('Object id of the caller\'s service principal in the HOME tenant (az ad sp show --id <client app id> --query id -o tsv); the oid of its tokens. It must exist before the deployment.')
+  servicePrincipalId: string
+
+  @minLength(1)
+  @description('App roles to assign to it: Reports.Read.All (everything), Reports.Read.Tenant (its own tenants), Reports.Run (start runs).')
+  roles: apiRoleType[]
+
+  @description('Customer tenant ids it may read with Reports.Read.Tenant, each one of the tenants parameter (any other stops the handler at start, as every invalid setting does): its entry in REPORT_API_CALLERS. Empty for a Reports.Read.All caller.')
+  tenants: string[]
+}
+
+@description('Callers of /api/entra/reports: each gets its roles assigned on the API app and its tenants in REPORT_API_CALLERS. With azd: azd env set API_CALLERS \'[{"servicePrincipalId":"<guid>","roles":["Reports.Read.Tenant"],"tenants":["<tenant guid>"]}]\'. Empty: the API admits nobody until the MSP assigns roles by hand (README).')
+param apiCallers apiCallerType[] = []
 
 @minValue(40)
 @maxValue(1000)
@@ -213,6 +242,21 @@ module bridgeApp 'modules/bridgeapp.bicep' = {
   }
 }
 
+module apiApp 'modules/apiapp.bicep' = {
+  name: 'apiapp'
+  scope: rg
+  params: {
+    uniqueName: apiAppUniqueName
+    displayName: apiAppDisplayName
+    callers: apiCallers
+  }
+}
+
+// REPORT_API_CALLERS: each caller's service principal object id (the oid of its tokens, lower case)
+// → the tenants it may read with Reports.Read.Tenant. Callers with no tenants (Reports.Read.All
+// only) need no entry.
+var apiCallersSetting = string(toObject(filter(apiCallers, caller => !empty(caller.tenants)), caller => toLower(caller.servicePrincipalId), caller => caller.tenants))
+
 // The handler's own settings (internal/settings); the module adds the host's storage and telemetry.
 var reportSettings = union(
   {
@@ -223,6 +267,12 @@ var reportSettings = union(
     REPORT_SCHEDULE: reportSchedule
     REPORT_CONTAINER: reportsContainerName
     REPORT_CONCURRENCY: string(reportConcurrency)
+    // The Entra-authenticated API (ReportEntra, /api/entra/reports): tokens from the home tenant
+    // for the API app.
+    REPORT_API_TENANT_ID: tenant().tenantId
+    REPORT_API_CLIENT_ID: apiApp.outputs.appId
+    REPORT_API_APP_ID_URI: apiApp.outputs.identifierUri
+    REPORT_API_CALLERS: apiCallersSetting
   },
   empty(reportSections) ? {} : { REPORT_SECTIONS: reportSections }
 )
@@ -261,6 +311,12 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output BRIDGE_APP_CLIENT_ID string = bridgeApp.outputs.appId
+// The Entra-authenticated API: callers ask the home tenant (AZURE_TENANT_ID) for a token with scope
+// '<API_APP_ID_URI>/.default'; the MSP assigns app roles on API_SERVICE_PRINCIPAL_ID.
+output REPORTS_ENTRA_API_URL string = 'https://${functionApp.outputs.defaultHostName}/api/entra/reports'
+output API_APP_CLIENT_ID string = apiApp.outputs.appId
+output API_APP_ID_URI string = apiApp.outputs.identifierUri
+output API_SERVICE_PRINCIPAL_ID string = apiApp.outputs.servicePrincipalId
 // Replace {tenantId} with a customer's tenant id and send the URL to that tenant's admin
 // (`handler consent-url --tenant <id>` prints the same with BRIDGE_APP_CLIENT_ID set).
 output CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenantId}/adminconsent?client_id=${bridgeApp.outputs.appId}&redirect_uri=${uriComponent(consentRedirectUris[reportCloud])}'

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
 )
 
 // API limits.
@@ -56,6 +58,11 @@ type runRequestBody struct {
 // request is sent, so a run that is visible in the queue always has a
 // record to report to.
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
+	a := accessOf(r)
+	if !a.run {
+		forbid(w, "starting runs needs the app role "+RoleRun)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "invalidBody", "reading the body: "+err.Error())
@@ -88,6 +95,23 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !a.all {
+		// A tenant-scoped caller runs its own tenants: all of them unless
+		// it names some.
+		if len(a.tenants) == 0 {
+			forbid(w, fmt.Sprintf("caller %s has no tenants to run: the operator maps it to its tenants in REPORT_API_CALLERS", a.caller.AppID))
+			return
+		}
+		if len(in.Tenants) == 0 {
+			in.Tenants = a.tenants
+		}
+		for i, id := range in.Tenants {
+			if !slices.Contains(a.tenants, strings.ToLower(strings.TrimSpace(id))) {
+				forbid(w, fmt.Sprintf("tenants[%d]: caller %s may not run tenant %s", i, a.caller.AppID, quoteValue(id, 60)))
+				return
+			}
+		}
+	}
 	req, err := h.runner.NewRequest("http", in.Tenants, in.Sections)
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "invalidRequest", problems(err))
@@ -111,8 +135,10 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.InfoContext(r.Context(), "run queued", "tenants", req.Tenants, "sections", req.Sections)
-	w.Header().Set("Location", runPath(req.RunID))
+	w.Header().Set("Location", a.base+"/"+req.RunID)
 	w.Header().Set("Retry-After", retryAfter)
+	// Not a.view: a queued record holds the request alone, which names only
+	// the caller's tenants, and a Reports.Run caller may lack a read role.
 	writeJSON(w, http.StatusAccepted, rec)
 }
 
@@ -144,10 +170,12 @@ func quoteValue(v string, max int) string {
 	return strconv.Quote(v[:cut]) + "…"
 }
 
-func runPath(runID string) string { return "/api/reports/" + runID }
-
 // list answers the runs, newest first, a page at a time.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	a := accessOf(r)
+	if !a.canRead(w) {
+		return
+	}
 	q := r.URL.Query()
 	top := defaultTop
 	if v := q.Get("top"); v != "" {
@@ -167,23 +195,37 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(b)
 	}
-	recs, more, err := run.ListRecords(r.Context(), h.store, top, after)
-	if err != nil {
-		h.log.ErrorContext(r.Context(), "run records not listed", "error", err)
-		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the runs could not be listed; try again")
-		return
-	}
-	runs := make([]runSummary, len(recs))
-	for i, rec := range recs {
-		runs[i] = runSummary{rec.Summary(), runPath(rec.RunID)}
+	// A tenant-scoped caller's page skips the runs without its tenants, so
+	// it may take several pages of records to fill.
+	var runs []runSummary
+	more := true
+	for more && len(runs) < top {
+		recs, m, err := run.ListRecords(r.Context(), h.store, top-len(runs), after)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "run records not listed", "error", err)
+			apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the runs could not be listed; try again")
+			return
+		}
+		for _, rec := range recs {
+			if a.includes(rec) {
+				runs = append(runs, runSummary{a.view(rec).Summary(), a.base + "/" + rec.RunID})
+			}
+		}
+		if len(recs) > 0 {
+			after = recs[len(recs)-1].RunID
+		}
+		more = m && len(recs) > 0
 	}
 	page := struct {
 		Runs         []runSummary `json:"runs"`
 		Continuation string       `json:"continuation,omitempty"`
 	}{Runs: runs}
+	if page.Runs == nil {
+		page.Runs = []runSummary{}
+	}
 	if more {
-		page.Continuation = base64.RawURLEncoding.EncodeToString([]byte(recs[len(recs)-1].RunID))
-		w.Header().Set("Link", fmt.Sprintf(`</api/reports?top=%d&continuation=%s>; rel="next"`, top, page.Continuation))
+		page.Continuation = base64.RawURLEncoding.EncodeToString([]byte(after))
+		w.Header().Set("Link", fmt.Sprintf(`<%s?top=%d&continuation=%s>; rel="next"`, a.base, top, page.Continuation))
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -195,16 +237,21 @@ type runSummary struct {
 }
 
 // record reads the record the URL names, writing the error reply itself
-// when there is none.
-func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bool) {
+// when there is none or the caller may not read it. "latest" names the
+// newest run that the caller may read and keep accepts.
+func (h *handler) record(w http.ResponseWriter, r *http.Request, keep func(run.Record) bool) (run.Record, bool) {
+	a := accessOf(r)
 	id := chi.URLParam(r, "runId")
+	if !a.canRead(w) {
+		return run.Record{}, false
+	}
 	var (
 		rec run.Record
 		err error
 	)
 	switch {
 	case id == latest:
-		rec, err = run.Latest(r.Context(), h.store)
+		rec, err = run.LatestWhere(r.Context(), h.store, func(rec run.Record) bool { return a.includes(rec) && keep(rec) })
 	case !run.ValidRunID(id):
 		// Checked before anything touches storage: an id is the only part
 		// of a blob name a caller chooses.
@@ -222,35 +269,97 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) (run.Record, bo
 		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the run record could not be read; try again")
 		return rec, false
 	}
+	a.runID = rec.RunID
+	if !a.includes(rec) {
+		forbid(w, fmt.Sprintf("run %s includes none of the tenants caller %s may read", rec.RunID, a.caller.AppID))
+		return rec, false
+	}
 	return rec, true
 }
 
 func (h *handler) show(w http.ResponseWriter, r *http.Request) {
-	if rec, ok := h.record(w, r); ok {
-		writeJSON(w, http.StatusOK, rec)
+	if rec, ok := h.record(w, r, withWorkbook); ok {
+		writeJSON(w, http.StatusOK, accessOf(r).view(rec))
 	}
 }
 
-// download streams a run's workbook from the store.
+// withWorkbook accepts the finished runs with a workbook.
+func withWorkbook(rec run.Record) bool { return rec.State.Finished() && rec.HasReport() }
+
+// download streams a run's combined workbook, which holds every tenant.
 func (h *handler) download(w http.ResponseWriter, r *http.Request) {
-	rec, ok := h.record(w, r)
+	if a := accessOf(r); !a.all {
+		if a.canRead(w) {
+			forbid(w, fmt.Sprintf("the combined workbook holds every tenant and needs the app role %s; download your tenants' workbooks from %s/{runId}/tenants/{tenantId}/download", RoleReadAll, a.base))
+		}
+		return
+	}
+	rec, ok := h.record(w, r, withWorkbook)
 	if !ok {
 		return
 	}
-	if !rec.State.Finished() || !rec.HasReport() {
-		writeJSON(w, http.StatusConflict, map[string]any{
-			"error": map[string]string{"code": "noWorkbook", "message": fmt.Sprintf("run %s is %s and has no workbook", rec.RunID, rec.State)},
-			"state": rec.State,
-		})
+	if !withWorkbook(rec) {
+		noWorkbook(w, rec, fmt.Sprintf("run %s is %s and has no workbook", rec.RunID, rec.State))
 		return
 	}
-	item, err := h.store.Stat(r.Context(), rec.Report)
+	h.serveWorkbook(w, r, rec.Report, run.DownloadName(rec.RunID), fmt.Sprintf("run %s's workbook", rec.RunID))
+}
+
+// tenantDownload streams one tenant's workbook of a run.
+func (h *handler) tenantDownload(w http.ResponseWriter, r *http.Request) {
+	a := accessOf(r)
+	id := strings.ToLower(chi.URLParam(r, "tenantId"))
+	if !settings.IsGUID(id) {
+		// Checked before anything touches storage, like the run id.
+		apiError(w, http.StatusBadRequest, "invalidTenantId", fmt.Sprintf("%s is not a tenant id (a GUID)", quoteValue(chi.URLParam(r, "tenantId"), 60)))
+		return
+	}
+	if !a.canRead(w) {
+		return
+	}
+	if !a.mayRead(id) {
+		forbid(w, fmt.Sprintf("caller %s may not read tenant %s", a.caller.AppID, id))
+		return
+	}
+	hasWorkbook := func(rec run.Record) bool {
+		t, ok := rec.Tenant(id)
+		return rec.State.Finished() && ok && t.Report != ""
+	}
+	rec, ok := h.record(w, r, hasWorkbook)
+	if !ok {
+		return
+	}
+	t, ok := rec.Tenant(id)
+	switch {
+	case !ok && rec.State.Finished():
+		apiError(w, http.StatusNotFound, "tenantNotInRun", fmt.Sprintf("run %s has no tenant %s", rec.RunID, id))
+		return
+	case !hasWorkbook(rec):
+		noWorkbook(w, rec, fmt.Sprintf("run %s is %s and has no workbook for tenant %s", rec.RunID, rec.State, id))
+		return
+	}
+	h.serveWorkbook(w, r, t.Report, run.TenantDownloadName(rec.RunID, t.DisplayName, id),
+		fmt.Sprintf("run %s's workbook for tenant %s", rec.RunID, id))
+}
+
+// noWorkbook answers 409: the run has no such workbook (yet, or ever).
+func noWorkbook(w http.ResponseWriter, rec run.Record, message string) {
+	writeJSON(w, http.StatusConflict, map[string]any{
+		"error": map[string]string{"code": "noWorkbook", "message": message},
+		"state": rec.State,
+	})
+}
+
+// serveWorkbook streams the workbook stored as name, offered as filename;
+// what names it in messages.
+func (h *handler) serveWorkbook(w http.ResponseWriter, r *http.Request, name, filename, what string) {
+	item, err := h.store.Stat(r.Context(), name)
 	if errors.Is(err, reportstore.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "workbookNotFound", fmt.Sprintf("run %s's workbook is no longer stored", rec.RunID))
+		apiError(w, http.StatusNotFound, "workbookNotFound", what+" is no longer stored")
 		return
 	}
 	if err != nil {
-		h.log.ErrorContext(r.Context(), "workbook not read", "error", err, "run_id", rec.RunID)
+		h.log.ErrorContext(r.Context(), "workbook not read", "error", err, "blob", name)
 		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the workbook could not be read; try again")
 		return
 	}
@@ -262,21 +371,21 @@ func (h *handler) download(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	rc, err := h.store.Open(r.Context(), rec.Report)
+	rc, err := h.store.Open(r.Context(), name)
 	if err != nil {
-		h.log.ErrorContext(r.Context(), "workbook not opened", "error", err, "run_id", rec.RunID)
+		h.log.ErrorContext(r.Context(), "workbook not opened", "error", err, "blob", name)
 		apiError(w, http.StatusServiceUnavailable, "storageUnavailable", "the workbook could not be read; try again")
 		return
 	}
 	defer rc.Close()
 	hdr.Set("Content-Type", xlsxType)
 	hdr.Set("Content-Length", strconv.FormatInt(item.Size, 10))
-	hdr.Set("Content-Disposition", `attachment; filename="`+run.DownloadName(rec.RunID)+`"`)
+	hdr.Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent: all that is left is to cut the body short,
 		// which the client sees as fewer bytes than Content-Length.
-		h.log.WarnContext(r.Context(), "workbook download cut short", "error", err, "run_id", rec.RunID)
+		h.log.WarnContext(r.Context(), "workbook download cut short", "error", err, "blob", name)
 	}
 }
 

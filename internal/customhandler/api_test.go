@@ -128,6 +128,7 @@ func (r *recordingStore) List(ctx context.Context, prefix string) ([]reportstore
 type apiWorld struct {
 	store    *reportstore.Store // the container, read directly
 	queue    *azqueue.QueueClient
+	sender   *reportstore.Queue // the queue as the handler sends to it
 	runner   *run.Runner
 	recorder *recordingStore // what the handler asked storage for
 	handler  http.Handler
@@ -156,9 +157,9 @@ func newAPIWorld(t *testing.T) *apiWorld {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	w := &apiWorld{store: store, queue: raw, recorder: &recordingStore{s: store}}
+	w := &apiWorld{store: store, queue: raw, sender: q, recorder: &recordingStore{s: store}}
 	w.runner = &run.Runner{Tenants: apiTenants, Sections: apiSections, Collector: apiDirectory, Store: store,
-		Records: leaseRecords{store}, Parallel: 2, Logger: log, SpoolDir: t.TempDir()}
+		Records: leaseRecords{store}, Parallel: 2, Logger: log, SpoolDir: t.TempDir(), TenantWorkbooks: true}
 	w.handler = New(Config{Runner: w.runner, Store: w.recorder, Queue: q, Logger: log})
 	w.srv = httptest.NewServer(w.handler)
 	t.Cleanup(w.srv.Close)

@@ -23,8 +23,18 @@
 //	GET  /api/reports                    the runs, newest first (?top=, ?continuation=)
 //	GET  /api/reports/{runId}            a run record ("latest": the newest with a workbook)
 //	GET  /api/reports/{runId}/download   its workbook
+//	GET  /api/reports/{runId}/tenants/{tenantId}/download   one tenant's workbook
 //
-// Errors are JSON: {"error":{"code":"…","message":"…"}}.
+// ReportEntra serves the same routes under /api/entra/reports to callers in
+// other tenants. The host checks no key there: the handler authenticates
+// every request with its Entra bearer token (package apiauth) and scopes it
+// by the caller's app roles (RoleReadAll, RoleReadTenant, RoleRun) and the
+// tenants [Entra.Callers] maps it to. A tenant-scoped caller lists only the
+// runs that include its tenants, reads only their rows, and downloads only
+// their per-tenant workbooks.
+//
+// Errors are JSON: {"error":{"code":"…","message":"…"}}; 401 and 403 also
+// carry an RFC 6750 WWW-Authenticate challenge.
 package customhandler
 
 import (
@@ -85,17 +95,20 @@ type Queue interface {
 	Send(ctx context.Context, msg []byte) error
 }
 
-// Config is what the handler serves with. Every field is required.
+// Config is what the handler serves with. Every field but Entra is
+// required.
 type Config struct {
 	Runner Runner
 	Store  Store
 	Queue  Queue
 	Logger *slog.Logger
+	// Entra turns on the Entra-authenticated routes; nil answers them 404.
+	Entra *Entra
 }
 
 // New returns the handler's routes.
 func New(c Config) http.Handler {
-	h := &handler{runner: c.Runner, store: c.Store, queue: c.Queue, log: c.Logger}
+	h := &handler{runner: c.Runner, store: c.Store, queue: c.Queue, log: c.Logger, entraCfg: c.Entra}
 	mux := chi.NewRouter()
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "notFound", "no route "+r.Method+" "+r.URL.EscapedPath())
@@ -103,18 +116,25 @@ func New(c Config) http.Handler {
 	mux.Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.Handle("/ReportTimer", methods{http.MethodPost: h.reportTimer})
 	mux.Handle("/ReportQueue", methods{http.MethodPost: h.reportQueue})
-	mux.Handle("/api/reports", methods{http.MethodGet: h.list, http.MethodPost: h.create})
-	mux.Handle("/api/reports/", methods{http.MethodGet: h.list, http.MethodPost: h.create})
-	mux.Handle("/api/reports/{runId}", methods{http.MethodGet: h.show})
-	mux.Handle("/api/reports/{runId}/download", methods{http.MethodGet: h.download})
+	mux.Route(operatorBase, func(r chi.Router) { r.Use(operator); h.reportRoutes(r) })
+	mux.Route(entraBase, func(r chi.Router) { r.Use(h.entra); h.reportRoutes(r) })
 	return mux
 }
 
+// reportRoutes are the reports API, under either prefix.
+func (h *handler) reportRoutes(r chi.Router) {
+	r.Handle("/", methods{http.MethodGet: h.list, http.MethodPost: h.create})
+	r.Handle("/{runId}", methods{http.MethodGet: h.show})
+	r.Handle("/{runId}/download", methods{http.MethodGet: h.download})
+	r.Handle("/{runId}/tenants/{tenantId}/download", methods{http.MethodGet: h.tenantDownload})
+}
+
 type handler struct {
-	runner Runner
-	store  Store
-	queue  Queue
-	log    *slog.Logger
+	runner   Runner
+	store    Store
+	queue    Queue
+	log      *slog.Logger
+	entraCfg *Entra
 }
 
 // methods routes one path by method, answering any other with 405 and the

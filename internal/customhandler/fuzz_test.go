@@ -66,13 +66,15 @@ func checkAPIError(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 	}
 }
 
-// FuzzRunID sends GET /api/reports/{id} and /api/reports/{id}/download for
-// any id, both escaped with url.PathEscape and verbatim. Each request-target
-// is parsed as the server parses a request line; a raw id that cannot form
-// one (a space, CR or LF, a bad escape) is skipped. Property: the answer is
-// 200, 304, 400, 404 or 409, never a 500 or a panic; every error is the
-// API's JSON error; a 400 touched no storage; and the only names that reach
-// the store are valid record names and the "runs/" prefix.
+// FuzzRunID sends GET /api/reports/{id}, …/{id}/download and
+// …/{id}/tenants/{tenant}/download for any id, and a tenant's download with
+// the id as the tenant id, each escaped with url.PathEscape and verbatim.
+// Each request-target is parsed as the server parses a request line; a raw
+// id that cannot form one (a space, CR or LF, a bad escape) is skipped.
+// Property: the answer is 200, 304, 400, 404 or 409, never a 500 or a
+// panic; every error is the API's JSON error; a 400 touched no storage; and
+// the only names that reach the store are valid record names and the
+// "runs/" prefix.
 func FuzzRunID(f *testing.F) {
 	// The rest of the seeds, hostile ids among them, are in testdata/fuzz.
 	f.Add(fuzzRunID)
@@ -92,11 +94,16 @@ func FuzzRunID(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, id string) {
 		var targets []string
-		for _, suffix := range []string{"", "/download"} {
+		for _, suffix := range []string{"", "/download", "/tenants/" + fuzzTenants[0].ID + "/download"} {
 			targets = append(targets, "/api/reports/"+url.PathEscape(id)+suffix)
 			if raw := "/api/reports/" + id + suffix; !strings.ContainsAny(raw, " \r\n") {
 				targets = append(targets, raw)
 			}
+		}
+		// The id as a tenant id: the only other part of a path that names a blob.
+		targets = append(targets, "/api/reports/"+fuzzRunID+"/tenants/"+url.PathEscape(id)+"/download")
+		if raw := "/api/reports/" + fuzzRunID + "/tenants/" + id + "/download"; !strings.ContainsAny(raw, " \r\n") {
+			targets = append(targets, raw)
 		}
 		for _, target := range targets {
 			req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: tenantreport.example\r\n\r\n")))

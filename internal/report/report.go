@@ -110,8 +110,13 @@ func Write(w io.Writer, run Run) error {
 	// section: Run status, written after the section sheets, shows them.
 	warnings := map[[2]string]int{}
 	var current [2]string // the tenant and section of the row being written
+	title := fmt.Sprintf("Tenant report: %d tenants", len(run.Tenants))
+	if len(run.Tenants) == 1 {
+		// One customer's own workbook, or a run of one tenant.
+		title = "Tenant report: " + run.Tenants[0].Name
+	}
 	opts := workbook.Options{
-		Title:       fmt.Sprintf("Tenant report: %d tenants", len(run.Tenants)),
+		Title:       title,
 		Subject:     "Microsoft Entra tenants",
 		Description: fmt.Sprintf("Run %s (%s), started %s UTC", run.ID, run.Trigger, run.Started.UTC().Format(time.DateTime)),
 		Creator:     "tenantreport",

@@ -71,16 +71,21 @@ func benchCollector(rowsPerTenant int) collectorFunc {
 }
 
 // BenchmarkRun writes a report of 100 tenants through the whole pipeline:
-// rows spooled per tenant and section, read back into the workbook, and
-// stored in a local directory. Peak RSS must not grow with the rows.
+// rows spooled per tenant and section, read back into the combined workbook
+// and into each tenant's own (as deployed: REPORT_TENANT_WORKBOOKS is on
+// by default), and stored in a local directory. Peak RSS must not grow with
+// the rows. The -combined-only runs write the combined workbook alone, for
+// the time the tenants' own add (assemble-s: from the last tenant collected
+// to the run's end).
 //
 //	go test -run '^$' -bench BenchmarkRun -benchtime 1x ./internal/run/
 func BenchmarkRun(b *testing.B) {
 	const tenantCount = 100
 	for _, size := range []struct {
-		name string
-		rows int
-	}{{"100k", 100_000}, {"1M", 1_000_000}} {
+		name        string
+		rows        int
+		combinedOne bool
+	}{{"100k", 100_000, false}, {"1M", 1_000_000, false}, {"100k-combined-only", 100_000, true}, {"1M-combined-only", 1_000_000, true}} {
 		b.Run(size.name, func(b *testing.B) {
 			var tenants []settings.Tenant
 			for i := range tenantCount {
@@ -91,19 +96,32 @@ func BenchmarkRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			r := &Runner{Tenants: tenants, Collector: benchCollector(size.rows / tenantCount), Store: store,
-				Sections: settings.AllSections(), Parallel: 8, SpoolDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+				Sections: settings.AllSections(), Parallel: 8, SpoolDir: b.TempDir(), TenantWorkbooks: !size.combinedOne,
+				Logger: slog.New(slog.DiscardHandler)}
 			reset := rss.ResetPeak()
-			var bytes int64
+			var (
+				bytes, own int64
+				assemble   time.Duration
+			)
 			b.ReportAllocs()
 			for b.Loop() {
 				rec, err := r.Run(b.Context(), Request{Trigger: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}
-				bytes = rec.ReportBytes
+				if rec.State != StateSucceeded {
+					b.Fatalf("run %s: %s", rec.State, rec.Reason)
+				}
+				bytes, own = rec.ReportBytes, 0
+				for _, t := range rec.Tenants {
+					own += t.ReportBytes
+				}
+				assemble += rec.Finished.Sub(rec.Collected)
 			}
 			b.ReportMetric(float64(size.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(bytes)/(1<<20), "xlsx-MiB")
+			b.ReportMetric(float64(own)/(1<<20), "own-xlsx-MiB")
+			b.ReportMetric(assemble.Seconds()/float64(b.N), "assemble-s")
 			if peak, ok := rss.Peak(); ok {
 				b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 				if !reset {

@@ -142,9 +142,16 @@ func everyColumnWorld(t *testing.T) *emulator.World {
 // the dates must be the dates Graph sent, and a value Graph did not send
 // must be blank, never FALSE. It guards the path Graph → collector → spool
 // → workbook for every column the registry declares, so a section or
-// column added without a fixture value fails here.
+// column added without a fixture value fails here. The tenant's own
+// workbook is checked as the combined one is.
 func TestEveryColumnReachesTheWorkbook(t *testing.T) {
-	_, f, _ := emulatedRun(t, everyColumnWorld(t), settings.AllSections())
+	_, books := emulatedRun(t, everyColumnWorld(t), settings.AllSections())
+	for _, b := range books {
+		t.Run(b.label, func(t *testing.T) { checkEveryColumn(t, b.f) })
+	}
+}
+
+func checkEveryColumn(t *testing.T, f *excelize.File) {
 
 	// Every section was read, whole.
 	status := sheetRows(t, f, "Run status")

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -32,7 +34,8 @@ const (
 	StateRunning State = "running"
 	// StateSucceeded: every tenant and section that could be read was read.
 	StateSucceeded State = "succeeded"
-	// StatePartial: a report exists, but some tenants or sections failed.
+	// StatePartial: a report exists, but some tenants or sections failed,
+	// or a tenant's own workbook was not written (Reason says whose).
 	StatePartial State = "partial"
 	// StateFailed: no report, or a report in which every tenant failed;
 	// Record.Reason says why.
@@ -60,7 +63,8 @@ type Info struct {
 	RunID   string `json:"runId"`
 	Trigger string `json:"trigger"`
 	State   State  `json:"state"`
-	// Reason explains a failed run, or a failed attempt being retried.
+	// Reason explains a failed run, a failed attempt being retried, or
+	// the tenants' own workbooks a finished run could not write.
 	Reason string `json:"reason,omitempty"`
 	// RequestedTenants and RequestedSections are the request's subsets;
 	// empty means all.
@@ -82,7 +86,8 @@ type Info struct {
 	// tenants finish.
 	Predicted time.Duration `json:"predictedNs,omitempty"`
 	Expected  time.Time     `json:"expectedFinish,omitzero"`
-	// Report is the workbook's name in the store, set once it is uploaded.
+	// Report is the combined workbook's name in the store, set once it is
+	// uploaded; each tenant's own is on its [TenantResult].
 	Report      string `json:"report,omitempty"`
 	ReportBytes int64  `json:"reportBytes,omitempty"`
 }
@@ -121,10 +126,29 @@ func (r Record) Counts() Counts {
 // HasReport reports whether the run uploaded its workbook.
 func (r Record) HasReport() bool { return r.Report != "" && r.ReportBytes > 0 }
 
+// Tenant returns the result of the tenant with id (any case) in the run,
+// whose Report names the tenant's own workbook if it was written.
+func (r Record) Tenant(id string) (TenantResult, bool) {
+	i := slices.IndexFunc(r.Tenants, func(t TenantResult) bool { return strings.EqualFold(t.TenantID, id) })
+	if i < 0 {
+		return TenantResult{}, false
+	}
+	return r.Tenants[i], true
+}
+
 // ReportName is where the workbook of runID is stored:
 // "reports/YYYY/MM/DD/<runID>.xlsx", dated with the UTC date of t.
 func ReportName(t time.Time, runID string) string {
 	return t.UTC().Format("reports/2006/01/02/") + runID + ".xlsx"
+}
+
+// TenantReportName is where the workbook of one tenant of runID is stored,
+// beside the run's combined one ([ReportName] of the same t):
+// "reports/YYYY/MM/DD/<runID>/<tenantID>.xlsx", the tenant id in lower
+// case. Readers take the name from the tenant's [TenantResult].Report
+// rather than build it from input.
+func TenantReportName(t time.Time, runID, tenantID string) string {
+	return t.UTC().Format("reports/2006/01/02/") + runID + "/" + strings.ToLower(tenantID) + ".xlsx"
 }
 
 // RecordName is where the record of runID is stored.
@@ -292,6 +316,11 @@ func ListRecords(ctx context.Context, s Store, top int, after string) ([]Record,
 // Latest returns the record of the newest finished run with a workbook; an
 // error wrapping [reportstore.ErrNotFound] when there is none.
 func Latest(ctx context.Context, s Store) (Record, error) {
+	return LatestWhere(ctx, s, func(rec Record) bool { return rec.State.Finished() && rec.HasReport() })
+}
+
+// LatestWhere returns the newest record that keep accepts.
+func LatestWhere(ctx context.Context, s Store, keep func(Record) bool) (Record, error) {
 	// RunIDs lists every record whatever top is; one pass is enough.
 	ids, _, err := RunIDs(ctx, s, math.MaxInt, "")
 	if err != nil {
@@ -305,11 +334,11 @@ func Latest(ctx context.Context, s Store) (Record, error) {
 		if err != nil {
 			return rec, err
 		}
-		if rec.State.Finished() && rec.HasReport() {
+		if keep(rec) {
 			return rec, nil
 		}
 	}
-	return Record{}, fmt.Errorf("run: latest: %w: no finished run has a workbook", reportstore.ErrNotFound)
+	return Record{}, fmt.Errorf("run: latest: %w: no such run", reportstore.ErrNotFound)
 }
 
 // DownloadName is the file name a run's workbook is offered under:
@@ -320,6 +349,26 @@ func DownloadName(runID string) string {
 		return "tenantreport.xlsx"
 	}
 	return "tenantreport-" + runID[:4] + "-" + runID[4:6] + "-" + runID[6:8] + "-" + runID + ".xlsx"
+}
+
+// TenantDownloadName is the file name one tenant's workbook is offered
+// under: DownloadName's, with the tenant's display name in letters, digits
+// and hyphens (it goes into a Content-Disposition header), or its id.
+func TenantDownloadName(runID, displayName, tenantID string) string {
+	var b strings.Builder
+	for _, r := range displayName {
+		switch {
+		case r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if name == "" || len(name) > 40 {
+		name = tenantID
+	}
+	return strings.TrimSuffix(DownloadName(runID), ".xlsx") + "-" + name + ".xlsx"
 }
 
 // Summary is a run in a list: its record with tenant counts instead of

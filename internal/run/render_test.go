@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,10 +65,14 @@ func convertToPDF(t *testing.T, xlsx string) []byte {
 	return pdf
 }
 
+// TestDemoWorkbookOpensInLibreOffice opens the demo's workbooks, the
+// combined one and each tenant's own, in LibreOffice.
 func TestDemoWorkbookOpensInLibreOffice(t *testing.T) {
 	soffice(t)
-	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
-	convertToPDF(t, path)
+	_, books := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
+	for _, b := range books {
+		t.Run(b.label, func(t *testing.T) { convertToPDF(t, b.path) })
+	}
 }
 
 // hostileText is directory data written to break a spreadsheet: formula
@@ -105,8 +110,8 @@ func hostileDirectory(_ context.Context, t settings.Tenant, _ []string, emit fun
 }
 
 // TestHostileWorkbook writes a report of hostile directory data: the
-// workbook opens (in excelize and LibreOffice), every text stays text, and
-// nothing becomes a formula.
+// workbooks, the combined one and the tenant's own, open (in excelize and
+// LibreOffice), every text stays text, and nothing becomes a formula.
 func TestHostileWorkbook(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -117,14 +122,25 @@ func TestHostileWorkbook(t *testing.T) {
 	r := &run.Runner{
 		Tenants:   []settings.Tenant{{ID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", DisplayName: `=evil/tenant:[1]*?\`}},
 		Collector: runtest.Collector(hostileDirectory), Store: store, Sections: []string{"users"}, SpoolDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		TenantWorkbooks: true, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	rec, err := r.Run(t.Context(), run.Request{Trigger: "test"})
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	path := filepath.Join(dir, filepath.FromSlash(rec.Report))
-	f, err := excelize.OpenFile(path)
+	if own := rec.Tenants[0].Report; !strings.HasSuffix(own, "/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.xlsx") {
+		t.Errorf("the tenant's own workbook = %q, want it named by the tenant's id, not its hostile name", own)
+	}
+	for _, name := range []string{rec.Report, rec.Tenants[0].Report} {
+		t.Run(path.Base(name), func(t *testing.T) {
+			t.Parallel()
+			checkHostile(t, filepath.Join(dir, filepath.FromSlash(name)))
+		})
+	}
+}
+
+func checkHostile(t *testing.T, file string) {
+	f, err := excelize.OpenFile(file)
 	if err != nil {
 		t.Fatalf("hostile workbook does not open: %v", err)
 	}
@@ -168,5 +184,5 @@ func TestHostileWorkbook(t *testing.T) {
 			t.Errorf("Tenant cell = %q, want the display name as text", row[0])
 		}
 	}
-	convertToPDF(t, path)
+	convertToPDF(t, file)
 }

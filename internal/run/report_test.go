@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 	"github.com/tenantreport/tenantreport/internal/workbook"
@@ -31,9 +33,25 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // epoch is the emulated worlds' "now": fixed, so reports are comparable.
 var epoch = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 
+// book is one workbook a run stored: the combined one, or a tenant's own.
+type book struct {
+	name string // in the store
+	path string // on disk
+	// tenant is the id of the tenant whose own workbook it is; "" for the
+	// combined one.
+	tenant string
+	label  string // combined, or the tenant's display name
+	f      *excelize.File
+}
+
+// holds reports whether b has rows of the tenant with id.
+func (b book) holds(id string) bool { return b.tenant == "" || b.tenant == id }
+
 // emulatedRun runs a report of world on the emulator, through the real
-// azidentity and msgraph-sdk-go clients, and returns the workbook.
-func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Record, *excelize.File, string) {
+// azidentity and msgraph-sdk-go clients, and returns the workbooks it
+// stored: the combined one first, then each tenant's own in report order.
+// The store holds those and nothing else under reports/.
+func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Record, []book) {
 	t.Helper()
 	world.Epoch = epoch.Format(time.RFC3339)
 	emulatortest.OwnIdentity(world)
@@ -52,20 +70,35 @@ func emulatedRun(t *testing.T, world *emulator.World, sections []string) (run.Re
 		Tenants: tenants,
 		Collector: &graphdata.Collector{Credentials: src, Endpoint: em.URL, Scope: emulatortest.GraphScope,
 			Transport: graphdata.NewTransport(em.Client().Transport, graphdata.DefaultPacing()), Sections: sections, Now: now},
-		Store: store, Sections: sections, Parallel: 4, Now: now,
+		Store: store, Sections: sections, Parallel: 4, Now: now, TenantWorkbooks: true,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	rec, err := r.Run(t.Context(), run.Request{Trigger: "test"})
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	path := filepath.Join(dir, filepath.FromSlash(rec.Report))
-	f, err := excelize.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
+	books := []book{{name: rec.Report, label: "combined"}}
+	for _, tr := range rec.Tenants {
+		books = append(books, book{name: tr.Report, tenant: tr.TenantID, label: tr.DisplayName})
+		if want := run.TenantReportName(epoch, rec.RunID, tr.TenantID); tr.Report != want || tr.ReportBytes <= 0 {
+			t.Errorf("%s's own workbook = %q (%d bytes), want %s", tr.DisplayName, tr.Report, tr.ReportBytes, want)
+		}
 	}
-	t.Cleanup(func() { f.Close() })
-	return rec, f, path
+	var names []string
+	for i := range books {
+		b := &books[i]
+		names = append(names, b.name)
+		b.path = filepath.Join(dir, filepath.FromSlash(b.name))
+		if b.f, err = excelize.OpenFile(b.path); err != nil {
+			t.Fatalf("workbook %s does not open: %v", b.name, err)
+		}
+		t.Cleanup(func() { b.f.Close() })
+	}
+	slices.Sort(names)
+	if got := runtest.Names(t, store, "reports/"); !slices.Equal(got, names) {
+		t.Errorf("stored under reports/ = %q, want the workbooks the record names, %q", got, names)
+	}
+	return rec, books
 }
 
 // sheetRows returns a sheet's rows as raw values, header first.
@@ -100,12 +133,26 @@ func cell(row []string, i int) string {
 	return row[i]
 }
 
-// TestReportEverySection checks every sheet against the emulated world:
-// row counts per tenant, the flags, and the reasons of skipped sections.
+// TestReportEverySection checks every sheet of every workbook of a run
+// (the combined one and each tenant's own) against the emulated world: row
+// counts per tenant, the flags, and the reasons of skipped sections. A
+// tenant's own workbook holds its rows and no other tenant's.
 func TestReportEverySection(t *testing.T) {
 	world := emulator.SampleWorld()
-	rec, f, _ := emulatedRun(t, world, settings.AllSections())
+	rec, books := emulatedRun(t, world, settings.AllSections())
+	for _, b := range books {
+		t.Run(b.label, func(t *testing.T) { checkEverySection(t, world, rec, b) })
+	}
+}
 
+func checkEverySection(t *testing.T, world *emulator.World, rec run.Record, b book) {
+	f := b.f
+	var tenants []emulator.Tenant // the world's tenants b holds
+	for _, tn := range world.Tenants {
+		if b.holds(tn.ID) {
+			tenants = append(tenants, tn)
+		}
+	}
 	sheets := map[string]string{ // section → sheet
 		"tenant": "Domains", "users": "Users", "guests": "Guests", "licences": "Licences", "roles": "Admin roles",
 		"mfa": "MFA registration", "devices": "Devices", "conditionalaccess": "Conditional access",
@@ -126,13 +173,26 @@ func TestReportEverySection(t *testing.T) {
 		}
 		return "", ""
 	}
+	holds := func(name string) bool {
+		return slices.ContainsFunc(tenants, func(tn emulator.Tenant) bool { return tn.DisplayName == name })
+	}
+	for name, n := range countBy(status, nil) {
+		if !holds(name) {
+			t.Errorf("Run status has %d rows of %s, which this workbook is not of", n, name)
+		}
+	}
 	for sec, name := range sheets {
 		rows := sheetRows(t, f, name)
 		if rows[0][0] != "Tenant" || rows[0][1] != "Tenant ID" {
 			t.Errorf("%s header = %q, want Tenant and Tenant ID first", name, rows[0])
 		}
 		got := countBy(rows, nil)
-		for _, tn := range world.Tenants {
+		for other, n := range got {
+			if !holds(other) {
+				t.Errorf("%s: %d rows of %s, which this workbook is not of", name, n, other)
+			}
+		}
+		for _, tn := range tenants {
 			exp := world.ExpectSection(tn.ID, sec)
 			st, why := reason(tn.DisplayName, sec)
 			if exp.NotAvailable != "" {
@@ -174,7 +234,7 @@ func TestReportEverySection(t *testing.T) {
 		n, _ := strconv.Atoi(cell(row, col(lic, "Unassigned")))
 		unused[row[0]] += n
 	}
-	for _, tn := range world.Tenants {
+	for _, tn := range tenants {
 		e := world.ExpectTenant(tn.ID)
 		if e.Exchange != "" {
 			continue
@@ -197,6 +257,9 @@ func TestReportEverySection(t *testing.T) {
 
 	// The run record carries the same per-section outcome.
 	for _, tr := range rec.Tenants {
+		if !b.holds(tr.TenantID) {
+			continue
+		}
 		for _, s := range tr.Sections {
 			if st, _ := reason(tr.DisplayName, s.Section); st != string(s.Status) {
 				t.Errorf("record %s/%s = %s, Run status says %s", tr.DisplayName, s.Section, s.Status, st)
@@ -209,8 +272,8 @@ func TestReportEverySection(t *testing.T) {
 // testdata/demo.golden (go test -run TestReportGolden -update rewrites it).
 // Durations vary from run to run and are blanked.
 func TestReportGolden(t *testing.T) {
-	_, _, path := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
-	b, err := os.ReadFile(path)
+	_, books := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
+	b, err := os.ReadFile(books[0].path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,18 +338,22 @@ func TestRecordedWorld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, f, _ := emulatedRun(t, world, settings.AllSections())
-	users := sheetRows(t, f, "Users")
-	var names []string
-	for _, row := range users[1:] {
-		names = append(names, cell(row, col(users, "Display name")))
-	}
-	if !slices.Contains(names, "Adele Vance") || !slices.Contains(names, "Alex Wilber") {
-		t.Errorf("Users = %q, want the recorded Adele Vance and Alex Wilber", names)
-	}
-	mfa := sheetRows(t, f, "MFA registration")
-	if len(mfa) < 2 || cell(mfa[1], col(mfa, "User principal name")) != "AdeleV@contosorecorded.onmicrosoft.com" {
-		t.Errorf("MFA registration = %q, want the recorded registration of Adele Vance", mfa)
+	_, books := emulatedRun(t, world, settings.AllSections())
+	for _, b := range books {
+		users := sheetRows(t, b.f, "Users")
+		var names []string
+		for _, row := range users[1:] {
+			names = append(names, cell(row, col(users, "Display name")))
+		}
+		// The world's one tenant: its own workbook shows what the
+		// combined one does.
+		if !slices.Contains(names, "Adele Vance") || !slices.Contains(names, "Alex Wilber") {
+			t.Errorf("%s: Users = %q, want the recorded Adele Vance and Alex Wilber", b.label, names)
+		}
+		mfa := sheetRows(t, b.f, "MFA registration")
+		if len(mfa) < 2 || cell(mfa[1], col(mfa, "User principal name")) != "AdeleV@contosorecorded.onmicrosoft.com" {
+			t.Errorf("%s: MFA registration = %q, want the recorded registration of Adele Vance", b.label, mfa)
+		}
 	}
 }
 
@@ -327,15 +394,22 @@ func TestMalformedValueCostsOnlyTheCell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, f, _ := emulatedRun(t, world, []string{"tenant", "users"})
-	users := sheetRows(t, f, "Users")
-	if len(users) != 4 {
-		t.Fatalf("Users has %d rows, want header + 3: %q", len(users), users)
-	}
-	created, name := col(users, "Created (UTC)"), col(users, "Display name")
-	for _, row := range users[1:] {
-		if blank := cell(row, created) == ""; blank != (cell(row, name) == "Empty Date") {
-			t.Errorf("Users row %q: Created blank = %v, want blank only for Empty Date", row, blank)
+	rec, books := emulatedRun(t, world, []string{"tenant", "users"})
+	for _, b := range books { // the combined workbook and the tenant's own
+		users := sheetRows(t, b.f, "Users")
+		if len(users) != 4 {
+			t.Fatalf("%s: Users has %d rows, want header + 3: %q", b.label, len(users), users)
+		}
+		created, name := col(users, "Created (UTC)"), col(users, "Display name")
+		for _, row := range users[1:] {
+			if blank := cell(row, created) == ""; blank != (cell(row, name) == "Empty Date") {
+				t.Errorf("%s: Users row %q: Created blank = %v, want blank only for Empty Date", b.label, row, blank)
+			}
+		}
+		status := sheetRows(t, b.f, "Run status")
+		if i := slices.IndexFunc(status, func(row []string) bool { return cell(row, col(status, "Section")) == "Users" }); i < 0 ||
+			cell(status[i], col(status, "Warnings")) != "1" {
+			t.Errorf("%s: Run status = %q, want 1 warning on Users", b.label, status)
 		}
 	}
 	s, _ := rec.Tenants[0].Section("users")
@@ -344,19 +418,32 @@ func TestMalformedValueCostsOnlyTheCell(t *testing.T) {
 	}
 }
 
-// TestWorkbookReadsWell reads the demo workbook back and checks what a
-// person sees beyond the data: where it came from, how it prints, what is
-// highlighted, and Microsoft's names for licences and roles.
+// TestWorkbookReadsWell reads the demo workbooks back, the combined one and
+// each tenant's own, and checks what a person sees beyond the data: where
+// it came from, how it prints, the frozen header and filter on every sheet,
+// what is highlighted, and Microsoft's names for licences and roles.
 func TestWorkbookReadsWell(t *testing.T) {
-	rec, f, _ := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
+	rec, books := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
+	for _, b := range books {
+		t.Run(b.label, func(t *testing.T) {
+			title := "3 tenants"
+			if b.tenant != "" {
+				title = b.label // a customer's workbook is titled with its name
+			}
+			checkReadsWell(t, rec, b, title)
+		})
+	}
+}
 
+func checkReadsWell(t *testing.T, rec run.Record, b book, title string) {
+	f := b.f
 	props, err := f.GetDocProps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if props.Creator != "tenantreport" || !strings.Contains(props.Title, "3 tenants") || !strings.Contains(props.Description, rec.RunID) ||
+	if props.Creator != "tenantreport" || !strings.Contains(props.Title, title) || !strings.Contains(props.Description, rec.RunID) ||
 		!strings.HasPrefix(props.Created, epoch.Format("2006-01-02T15:04:05")) {
-		t.Errorf("document properties = %+v, want creator tenantreport, the tenant count, the run id and the run's start", props)
+		t.Errorf("document properties = %+v, want creator tenantreport, title naming %s, the run id and the run's start", props, title)
 	}
 
 	about := map[string]string{}
@@ -376,8 +463,26 @@ func TestWorkbookReadsWell(t *testing.T) {
 			t.Errorf("%s prints %+v, want landscape, one page wide", sheet, orient)
 		}
 	}
-	if sheets := f.GetSheetList(); sheets[0] != "Overview" {
+	sheets := f.GetSheetList()
+	if sheets[0] != "Overview" {
 		t.Errorf("first sheet = %q, want the Overview chart", sheets[0])
+	}
+	// Every sheet keeps its header in view and filters all its rows.
+	filters := map[string]string{}
+	for _, dn := range f.GetDefinedName() {
+		if dn.Name == "_xlnm._FilterDatabase" {
+			filters[dn.Scope] = dn.RefersTo
+		}
+	}
+	for _, sheet := range sheets {
+		if p, err := f.GetPanes(sheet); err != nil || !p.Freeze || p.YSplit != 1 || p.XSplit != 0 || p.TopLeftCell != "A2" {
+			t.Errorf("%s panes = %+v, %v; want the header row frozen", sheet, p, err)
+		}
+		rows := sheetRows(t, f, sheet)
+		last, _ := excelize.ColumnNumberToName(len(rows[0]))
+		if want := fmt.Sprintf("'%s'!$A$1:$%s$%d", sheet, last, len(rows)); filters[sheet] != want {
+			t.Errorf("%s filter = %q, want %q: header and every row", sheet, filters[sheet], want)
+		}
 	}
 
 	summary := sheetRows(t, f, "Summary")
@@ -395,19 +500,21 @@ func TestWorkbookReadsWell(t *testing.T) {
 		}
 	}
 	if link, target, _ := f.GetCellHyperLink("Summary", "A2"); !link || target != "'Run status'!A2" {
-		t.Errorf("Summary A2 links to %q (%v), want Contoso's first Run status row", target, link)
+		t.Errorf("Summary A2 links to %q (%v), want the first tenant's first Run status row", target, link)
 	}
 	cfs, err := f.GetConditionalFormats("Summary")
 	if err != nil || len(cfs) < 4 {
 		t.Errorf("Summary conditional formats = %d (%v), want the row flag and the threshold highlights", len(cfs), err)
 	}
 
+	// Contoso holds an E3 licence; Contoso and Fabrikam have a Global and
+	// an Exchange Administrator.
 	lic := sheetRows(t, f, "Licences")
 	products := map[string]string{}
 	for _, row := range lic[1:] {
 		products[cell(row, col(lic, "SKU"))] = cell(row, col(lic, "Product"))
 	}
-	if products["SPE_E3"] != "Microsoft 365 E3" {
+	if b.holds(sampleContoso) && products["SPE_E3"] != "Microsoft 365 E3" {
 		t.Errorf("Licences products = %q, want Microsoft's name for SPE_E3", products)
 	}
 	roles := sheetRows(t, f, "Admin roles")
@@ -415,7 +522,69 @@ func TestWorkbookReadsWell(t *testing.T) {
 	for _, row := range roles[1:] {
 		privileged[cell(row, col(roles, "Role"))] = cell(row, col(roles, "Privileged"))
 	}
-	if privileged["Global Administrator"] != "1" || privileged["Exchange Administrator"] != "0" {
+	if (b.holds(sampleContoso) || b.holds(sampleFabrikam)) && (privileged["Global Administrator"] != "1" || privileged["Exchange Administrator"] != "0") {
 		t.Errorf("Privileged = %q, want Global Administrator yes and Exchange Administrator no, as Microsoft labels them", privileged)
+	}
+}
+
+// The sample world's tenants whose directories hold licences and roles.
+const (
+	sampleContoso  = "2b8e4f1a-6c3d-4b7e-9f5a-0d1c2e3f4a5b"
+	sampleFabrikam = "9c5d7e3f-1a2b-4c8d-b6e0-7f8a9b0c1d2e"
+)
+
+// TestTenantWorkbooksMatchCombined: each tenant's own workbook has the
+// combined one's sheets and headers, a Summary of one row (no totals), and
+// exactly that tenant's rows, the same as in the combined workbook, on
+// every sheet — a failed tenant's included, whose Run status says why.
+func TestTenantWorkbooksMatchCombined(t *testing.T) {
+	_, books := emulatedRun(t, emulator.SampleWorld(), settings.AllSections())
+	combined := books[0]
+	if len(books) != 4 {
+		t.Fatalf("%d workbooks, want the combined one and one per tenant (3)", len(books))
+	}
+	for _, b := range books[1:] {
+		t.Run(b.label, func(t *testing.T) {
+			if got, want := b.f.GetSheetList(), combined.f.GetSheetList(); !slices.Equal(got, want) {
+				t.Errorf("sheets = %q, want the combined workbook's %q", got, want)
+			}
+			for _, sheet := range combined.f.GetSheetList() {
+				all, own := sheetRows(t, combined.f, sheet), sheetRows(t, b.f, sheet)
+				if !slices.Equal(own[0], all[0]) {
+					t.Errorf("%s header = %q, want %q", sheet, own[0], all[0])
+				}
+				var want [][]string
+				switch id := col(all, "Tenant ID"); {
+				case id >= 0: // Summary, Run status and the section sheets
+					for _, row := range all[1:] {
+						if cell(row, id) == b.tenant {
+							want = append(want, row)
+						}
+					}
+				case sheet == "Overview": // its bars are named, not keyed
+					for _, row := range all[1:] {
+						if row[0] == b.label || strings.HasPrefix(row[0], b.label+" (") {
+							want = append(want, row)
+						}
+					}
+				case sheet == "About":
+					for _, row := range all[1:] {
+						if row[0] == "Tenants" {
+							row = []string{"Tenants", "1"}
+						}
+						want = append(want, row)
+					}
+				default:
+					t.Fatalf("sheet %s: no way to find a tenant's rows in it", sheet)
+				}
+				if sheet == "Summary" && len(want) != 1 {
+					t.Fatalf("combined Summary has %d rows of %s, want 1", len(want), b.label)
+				}
+				if got := own[1:]; !slices.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("%s = %d rows, want the combined workbook's %d rows of %s:\n got %.300q\nwant %.300q",
+						sheet, len(got), len(want), b.label, got, want)
+				}
+			}
+		})
 	}
 }

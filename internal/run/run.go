@@ -32,6 +32,7 @@ import (
 
 	"github.com/tenantreport/tenantreport/internal/graphdata"
 	"github.com/tenantreport/tenantreport/internal/report"
+	"github.com/tenantreport/tenantreport/internal/reportstore"
 	"github.com/tenantreport/tenantreport/internal/section"
 	"github.com/tenantreport/tenantreport/internal/settings"
 )
@@ -78,6 +79,11 @@ type TenantResult struct {
 	Duration    time.Duration `json:"durationNs"`
 	// Error is the diagnosed failure, never holding a token.
 	Error string `json:"error,omitempty"`
+	// Report is the name in the store of the tenant's own workbook (its
+	// rows only; see [TenantReportName]), set once it is uploaded; empty
+	// when the run writes none or it could not be written.
+	Report      string `json:"report,omitempty"`
+	ReportBytes int64  `json:"reportBytes,omitempty"`
 	// Result is what was collected; its Sections are empty when the tenant
 	// could not be reached at all.
 	graphdata.Result
@@ -117,6 +123,10 @@ type Runner struct {
 	TenantTimeout time.Duration
 	// Highlights are the workbook's thresholds (zero: nothing below them).
 	Highlights report.Thresholds
+	// TenantWorkbooks, once the combined workbook is uploaded, writes each
+	// tenant's own workbook from the same spools, one after another
+	// (false: the combined one only).
+	TenantWorkbooks bool
 	// RecordRetry is how the run retries writing its final record, failed
 	// or finished, while storage fails (zero: the [Backoff] defaults).
 	RecordRetry Backoff
@@ -263,13 +273,18 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		rec.Tenants[i] = res.TenantResult
 	}
 
-	// Dated by the request, so every attempt of one run writes the same name.
-	workbook := ReportName(cmp.Or(rec.Requested, rec.Started), rec.RunID)
+	// Dated by the request, so every attempt of one run writes the same names.
+	dated := cmp.Or(rec.Requested, rec.Started)
+	workbook := ReportName(dated, rec.RunID)
 	n, err := r.assemble(ctx, workbook, r.reportOf(rec, results, sections))
 	if err != nil {
 		return fail(err)
 	}
 	rec.Report, rec.ReportBytes = workbook, n
+	var notWritten string // why some tenants have no workbook of their own
+	if r.TenantWorkbooks {
+		notWritten = r.tenantWorkbooks(ctx, log, dated, &rec, results, sections)
+	}
 	// A tenant is partial when a section is not available too (no licence,
 	// no consent): that is the tenant's state, not a failure of the run.
 	c := rec.Counts()
@@ -284,6 +299,13 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 	default:
 		rec.State = StateSucceeded
 	}
+	if notWritten != "" {
+		// The combined workbook is whole; a customer's own copy is missing.
+		if rec.State == StateSucceeded {
+			rec.State = StatePartial
+		}
+		rec.Reason = strings.TrimPrefix(rec.Reason+"; "+notWritten, "; ")
+	}
 	rec.Finished = r.now()
 	if err := r.saveLast(ctx, log, save, rec); err != nil {
 		// The workbook is complete; the stored record still says running.
@@ -295,6 +317,72 @@ func (r *Runner) execute(ctx context.Context, req Request, rec Record, save func
 		return rec, ErrAllTenantsFailed
 	}
 	return rec, nil
+}
+
+// tenantWorkbooks writes the workbook of each tenant of results, in turn,
+// so memory stays that of one workbook, and names it on the tenant's entry
+// in rec.Tenants (which are in the order of results). A failed tenant gets
+// one too: its Summary and Run status say why it has no rows. One upload
+// that fails does not stop the others, but once the run is stopped or
+// storage does not answer, the rest are not tried: each would fail alike,
+// storage after its retries (seconds a tenant). It returns why some tenants
+// have no workbook ("" when all have one): which, the first error, and what
+// stopped the rest.
+func (r *Runner) tenantWorkbooks(ctx context.Context, log *slog.Logger, dated time.Time, rec *Record, results []tenantRun, sections []string) string {
+	start := time.Now()
+	var (
+		missing     []string
+		first, stop error // stop, once set, is why the rest are not tried
+	)
+	for i := range results {
+		t := &rec.Tenants[i]
+		if stop == nil && ctx.Err() != nil {
+			stop = fmt.Errorf("cut short: %w", context.Cause(ctx))
+		}
+		if stop != nil {
+			for _, rest := range rec.Tenants[i:] {
+				missing = append(missing, rest.DisplayName)
+			}
+			log.WarnContext(ctx, "tenant workbooks not tried", "tenants", len(results)-i, "error", stop)
+			if first == nil {
+				first = stop
+			}
+			break
+		}
+		name := TenantReportName(dated, rec.RunID, t.TenantID)
+		n, err := r.assemble(ctx, name, r.reportOf(*rec, results[i:i+1], sections))
+		if err == nil {
+			t.Report, t.ReportBytes = name, n
+			continue
+		}
+		switch {
+		case ctx.Err() != nil:
+			err = fmt.Errorf("cut short: %w", context.Cause(ctx))
+			stop = err
+		case errors.Is(err, reportstore.ErrUnreachable):
+			stop = err
+		}
+		log.WarnContext(ctx, "tenant workbook not written", "tenant", t.TenantID, "error", err)
+		missing = append(missing, t.DisplayName)
+		if first == nil {
+			first = err
+		}
+	}
+	log.InfoContext(ctx, "tenant workbooks written", "written", len(results)-len(missing), "tenants", len(results),
+		"duration", time.Since(start))
+	if len(missing) == 0 {
+		return ""
+	}
+	names := missing[:min(len(missing), maxMissing)]
+	why := fmt.Sprintf("tenant workbook not written for %d of %d tenants: %s", len(missing), len(results), strings.Join(names, ", "))
+	if n := len(missing) - len(names); n > 0 {
+		why += fmt.Sprintf(" and %d more", n)
+	}
+	why += "; " + first.Error()
+	if stop != nil && stop != first {
+		why += "; then " + stop.Error()
+	}
+	return why
 }
 
 // tenantRun is a tenant's result and where its rows were spooled.
@@ -551,6 +639,6 @@ func (r *Runner) reportOf(rec Record, results []tenantRun, sections []string) re
 			}
 		}
 	}
-	return report.Run{ID: rec.RunID, Trigger: rec.Trigger, Started: rec.Started, Collected: r.now(), Version: r.Version,
+	return report.Run{ID: rec.RunID, Trigger: rec.Trigger, Started: rec.Started, Collected: rec.Collected, Version: r.Version,
 		Thresholds: r.Highlights, Sections: sections, Tenants: tenants}
 }

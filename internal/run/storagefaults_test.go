@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -367,6 +368,66 @@ func TestStorageDownAfterWorkbookGivesUp(t *testing.T) {
 	azuritetest.NoSecrets(t, "Run's error", res.err.Error())
 	w.srv.Start()
 	assertWorkbookRows(t, w.store, workbook, 1+5)
+}
+
+// TestStorageDownAtTenantWorkbooks: storage goes away once the combined
+// workbook is stored, before the tenants' own. The first tenant's upload
+// makes its bounded tries; the others are not tried (each would wait as
+// long for nothing). Once storage is back the record is written: partial,
+// naming the combined workbook and saying which tenants have none and why.
+func TestStorageDownAtTenantWorkbooks(t *testing.T) {
+	t.Parallel() // each has an Azurite of its own
+	w := newFaultWorld(t, fakeDirectory(5))
+	w.r.Tenants, w.r.TenantWorkbooks = []settings.Tenant{tenants[0], tenants[1]}, true // northwind and Contoso
+	req := Request{RunID: newRunID(time.Now()), Trigger: "test", Requested: time.Now()}
+	workbook := ReportName(req.Requested, req.RunID)
+	var (
+		uploaded, resume, finalFailed = make(chan struct{}), make(chan struct{}), make(chan struct{})
+		finalOnce                     sync.Once
+	)
+	w.hooks.after = func(name string, rec *Record, _ time.Duration, err error) {
+		switch {
+		case name == workbook && err == nil:
+			close(uploaded)
+			<-resume // the test stops storage before the tenants' own
+		case rec != nil && rec.State.Finished() && err != nil:
+			signal(&finalOnce, finalFailed)
+		}
+	}
+	done := w.start(t.Context(), req)
+	wait(t, uploaded, "the combined workbook's upload")
+	w.srv.Stop()
+	close(resume)
+	wait(t, finalFailed, "the final record to fail to save")
+	w.srv.Start()
+	res := wait(t, done, "the run to end")
+	if res.err != nil {
+		t.Fatalf("Run = %v, want success once storage is back: the combined workbook is whole", res.err)
+	}
+
+	// Contoso is first in report order: its upload was tried, northwind's not.
+	if got, want := w.tr.triesOf("/"+req.RunID+"/"), int(testRetry.MaxRetries)+1; got != want {
+		t.Errorf("tries of the tenants' own workbooks = %d, want %d: the first tenant's, then none", got, want)
+	}
+	stored, err := ReadRecord(t.Context(), w.store, req.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tenant workbook not written for 2 of 2 tenants: Contoso, northwind; run: upload " + TenantReportName(req.Requested, req.RunID, contosoID)
+	if stored.State != StatePartial || !strings.HasPrefix(stored.Reason, want) || !strings.Contains(stored.Reason, "unreachable") ||
+		stored.Report != workbook {
+		t.Errorf("stored record = %s %q, report %q; want partial, %q…unreachable, %s", stored.State, stored.Reason, stored.Report, want, workbook)
+	}
+	for _, tr := range stored.Tenants {
+		if tr.Report != "" {
+			t.Errorf("%s's own workbook = %q, want none", tr.DisplayName, tr.Report)
+		}
+	}
+	azuritetest.NoSecrets(t, "the record's reason", stored.Reason)
+	if names := runtest.Names(t, w.store, "reports/"); !slices.Equal(names, []string{workbook}) {
+		t.Errorf("stored workbooks = %q, want the combined one only", names)
+	}
+	assertWorkbookRows(t, w.store, workbook, 1+2*5)
 }
 
 // assertWorkbookRows opens the stored workbook name and checks that its

@@ -205,6 +205,39 @@ func settingCases() []badValue {
 		badValue{name: "bool", value: "true", want: []string{"want on or off"}},
 		badValue{name: "blank", value: " ", shows: `" "`, want: []string{"want on or off"}},
 	)
+	add(KeyTenantWorkbooks,
+		badValue{name: "word", value: "yes", want: []string{"want on or off"}},
+		badValue{name: "bool", value: "false", want: []string{"want on or off"}},
+		badValue{name: "number", value: "0", want: []string{"want on or off"}},
+		badValue{name: "padded", value: " off", shows: `" off"`, want: []string{"want on or off"}},
+	)
+	// The API's settings other than its client id are checked with it set:
+	// alone, each is a half-done configuration.
+	api := map[string]string{KeyAPIClientID: appID, KeyAPITenant: miID}
+	add(KeyAPIClientID,
+		badValue{name: "name", value: "tenantreport-api", also: api, want: []string{"not a GUID"}},
+		badValue{name: "braces", value: "{" + appID + "}", also: api, want: []string{"not a GUID"}},
+		badValue{name: "app ID URI", value: "api://" + appID, also: api, want: []string{"not a GUID"}},
+	)
+	add(KeyAPITenant,
+		badValue{name: "missing", value: "", also: map[string]string{KeyAPIClientID: appID}, missing: true, want: []string{"home tenant id"}},
+		badValue{name: "domain", value: "contoso.onmicrosoft.com", also: api, want: []string{"not a GUID"}},
+		badValue{name: "without the client id", value: tenantA, want: []string{"set " + KeyAPIClientID + " too"}},
+	)
+	add(KeyAPIAppIDURI,
+		badValue{name: "no scheme", value: "tenantreport-api", also: api, want: []string{"application ID URI", "api://" + appID}},
+		badValue{name: "trailing slash", value: "api://" + appID + "/", also: api, want: []string{"application ID URI"}},
+		badValue{name: "with scope", value: "api://" + appID + "/.default ", also: api, shows: "api://" + appID + "/.default", want: []string{"application ID URI"}},
+		badValue{name: "without the client id", value: "api://" + appID, want: []string{"set " + KeyAPIClientID + " too"}},
+	)
+	add(KeyAPICallers,
+		badValue{name: "list", value: `["` + appID + `"]`, also: api, want: []string{`{"<caller app id`}},
+		badValue{name: "trailing data", value: `{}}`, also: api, want: []string{`{"<caller app id`}},
+		badValue{name: "tenants as a string", value: `{"` + appID + `":"` + tenantA + `"}`, also: api, want: []string{`{"<caller app id`}},
+		badValue{name: "caller not a GUID", value: `{"contoso-automation":["` + tenantA + `"]}`, also: api, shows: "contoso-automation", want: []string{"client app id or its service principal's object id"}},
+		badValue{name: "tenant not configured", value: `{"` + appID + `":["` + miID + `"]}`, also: api, field: KeyAPICallers + "[" + appID + "][0]", shows: miID, want: []string{"not a tenant of " + KeyTenants}},
+		badValue{name: "without the client id", value: `{}`, want: []string{"set " + KeyAPIClientID + " too"}},
+	)
 	add(KeyTenantTimeout,
 		badValue{name: "no unit", value: "20", want: []string{"Go duration above 0"}},
 		badValue{name: "word", value: "forever", want: []string{"Go duration"}},

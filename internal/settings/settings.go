@@ -26,6 +26,8 @@
 //	                            Graph's budgets whatever the number
 //	REPORT_PACING               on (default) | off: off sends requests as they come, one section after
 //	                            another, and lets the SDK retry 429s (the benchmark's baselines)
+//	REPORT_TENANT_WORKBOOKS     on (default) | off: on also writes each tenant's own workbook (its rows
+//	                            only) beside the combined one, as reports/YYYY/MM/DD/<runId>/<tenantId>.xlsx
 //	REPORT_TENANT_TIMEOUT       the longest one tenant is collected, a Go duration such as "20m" (default
 //	                            none): the sections not read by then are reported as timed out
 //	REPORT_GRAPH_TIME_SCALE     the time scale of an emulated world (its timeScale), 0–1 (default 1):
@@ -36,6 +38,12 @@
 //	REPORT_WASTE_MIN_PERCENT    … and from this share of its seats, in % (default 10)
 //	REPORT_MFA_MIN_PERCENT      Summary highlights MFA coverage below this, in % (default 90)
 //	REPORT_SCORE_MIN_PERCENT    Summary highlights a secure score below this, in % (default 50)
+//	REPORT_API_CLIENT_ID        client id of the API app that callers in other tenants get tokens for;
+//	                            empty (the default) turns the Entra-authenticated routes off
+//	REPORT_API_TENANT_ID        the home tenant, which registers the API app and issues its tokens
+//	REPORT_API_APP_ID_URI       the API app's application ID URI (default api://<REPORT_API_CLIENT_ID>)
+//	REPORT_API_CALLERS          JSON object: caller (client app id or service principal object id in
+//	                            the home tenant) → the tenant ids it may read with Reports.Read.Tenant
 package settings
 
 import (
@@ -58,26 +66,27 @@ import (
 
 // Names of the settings, as they appear in app settings and local.settings.json.
 const (
-	KeyTenants       = "REPORT_TENANTS"
-	KeyBridgeApp     = "BRIDGE_APP_CLIENT_ID"
-	KeyMIClientID    = "MANAGED_IDENTITY_CLIENT_ID"
-	KeyCloud         = "REPORT_CLOUD"
-	KeyAuthorityHost = "REPORT_AUTHORITY_HOST"
-	KeyGraphEndpoint = "REPORT_GRAPH_ENDPOINT"
-	KeyCAFile        = "REPORT_CA_FILE"
-	KeySchedule      = "REPORT_SCHEDULE"
-	KeyContainer     = "REPORT_CONTAINER"
-	KeyConcurrency   = "REPORT_CONCURRENCY"
-	KeyPacing        = "REPORT_PACING"
-	KeyTimeScale     = "REPORT_GRAPH_TIME_SCALE"
-	KeyTenantTimeout = "REPORT_TENANT_TIMEOUT"
-	KeySections      = "REPORT_SECTIONS"
-	KeyStorage       = "REPORT_STORAGE"
-	KeyWebJobs       = "AzureWebJobsStorage"
-	KeyWasteSeats    = "REPORT_WASTE_MIN_SEATS"
-	KeyWastePercent  = "REPORT_WASTE_MIN_PERCENT"
-	KeyMFAPercent    = "REPORT_MFA_MIN_PERCENT"
-	KeyScorePercent  = "REPORT_SCORE_MIN_PERCENT"
+	KeyTenants         = "REPORT_TENANTS"
+	KeyBridgeApp       = "BRIDGE_APP_CLIENT_ID"
+	KeyMIClientID      = "MANAGED_IDENTITY_CLIENT_ID"
+	KeyCloud           = "REPORT_CLOUD"
+	KeyAuthorityHost   = "REPORT_AUTHORITY_HOST"
+	KeyGraphEndpoint   = "REPORT_GRAPH_ENDPOINT"
+	KeyCAFile          = "REPORT_CA_FILE"
+	KeySchedule        = "REPORT_SCHEDULE"
+	KeyContainer       = "REPORT_CONTAINER"
+	KeyConcurrency     = "REPORT_CONCURRENCY"
+	KeyPacing          = "REPORT_PACING"
+	KeyTimeScale       = "REPORT_GRAPH_TIME_SCALE"
+	KeyTenantTimeout   = "REPORT_TENANT_TIMEOUT"
+	KeyTenantWorkbooks = "REPORT_TENANT_WORKBOOKS"
+	KeySections        = "REPORT_SECTIONS"
+	KeyStorage         = "REPORT_STORAGE"
+	KeyWebJobs         = "AzureWebJobsStorage"
+	KeyWasteSeats      = "REPORT_WASTE_MIN_SEATS"
+	KeyWastePercent    = "REPORT_WASTE_MIN_PERCENT"
+	KeyMFAPercent      = "REPORT_MFA_MIN_PERCENT"
+	KeyScorePercent    = "REPORT_SCORE_MIN_PERCENT"
 )
 
 // Defaults, kept in one place. DefaultSchedule is the REPORT_SCHEDULE that
@@ -270,6 +279,9 @@ type Settings struct {
 	TimeScale float64
 	// TenantTimeout limits the collection of one tenant (0: none).
 	TenantTimeout time.Duration
+	// TenantWorkbooks writes each tenant's own workbook beside the
+	// combined one (REPORT_TENANT_WORKBOOKS, on unless off).
+	TenantWorkbooks bool
 	// Sections are the enabled report sections, in report order.
 	Sections []string
 	// Storage holds the reports and run records.
@@ -278,6 +290,9 @@ type Settings struct {
 	// HostStorage is the Functions host's own storage (AzureWebJobsStorage),
 	// where the run queue must be: ReportQueue's trigger reads it there.
 	HostStorage Storage
+	// API is the Entra-authenticated API (off unless REPORT_API_CLIENT_ID
+	// is set).
+	API API
 }
 
 // AllSections returns the report sections, in report order, from the
@@ -297,6 +312,8 @@ func Load(getenv func(string) string) (Settings, error) {
 		Concurrency: DefaultConcurrency,
 		TimeScale:   1,
 		Thresholds:  DefaultThresholds,
+		// A customer is handed its own tenant's workbook, not the others'.
+		TenantWorkbooks: true,
 	}
 
 	if v := getenv(KeyTenants); v == "" {
@@ -363,6 +380,13 @@ func Load(getenv func(string) string) (Settings, error) {
 	default:
 		fail(KeyPacing, v, fmt.Errorf("%w: want on or off", ErrInvalid))
 	}
+	switch v := getenv(KeyTenantWorkbooks); strings.ToLower(v) {
+	case "", "on":
+	case "off":
+		s.TenantWorkbooks = false
+	default:
+		fail(KeyTenantWorkbooks, v, fmt.Errorf("%w: want on or off", ErrInvalid))
+	}
 	if v := getenv(KeyTenantTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -418,6 +442,10 @@ func Load(getenv func(string) string) (Settings, error) {
 
 	s.Storage, s.HostStorage, err = loadStorages(getenv)
 	errs = append(errs, unjoin(err)...)
+
+	api, apiErrs := loadAPI(getenv, s.Tenants)
+	errs = append(errs, apiErrs...)
+	s.API = api
 
 	return s, errors.Join(errs...)
 }

@@ -43,6 +43,9 @@ func TestLoadDefaults(t *testing.T) {
 	if s.Container != DefaultContainer || s.Concurrency != DefaultConcurrency || s.Thresholds != DefaultThresholds {
 		t.Errorf("defaults = %q %d %+v", s.Container, s.Concurrency, s.Thresholds)
 	}
+	if !s.TenantWorkbooks {
+		t.Errorf("TenantWorkbooks = false, want each tenant's own workbook by default")
+	}
 	if s.Storage.Setting != KeyWebJobs || s.Storage.ConnectionString == "" {
 		t.Errorf("Storage = %+v, want AzureWebJobsStorage's connection string", s.Storage)
 	}
@@ -59,6 +62,7 @@ func TestLoadOverrides(t *testing.T) {
 	m[KeyStorage+"__blobServiceUri"] = "https://acct.blob.core.windows.net/"
 	m[KeyStorage+"__clientId"] = miID
 	m[KeyWasteSeats], m[KeyWastePercent], m[KeyMFAPercent], m[KeyScorePercent] = "10", "25%", "95", "0"
+	m[KeyTenantWorkbooks] = "Off"
 	s, err := Load(env(m))
 	if err != nil {
 		t.Fatalf("Load = %v", err)
@@ -72,6 +76,9 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if s.Concurrency != 3 || s.Container != "tenant-reports" {
 		t.Errorf("got %d %q", s.Concurrency, s.Container)
+	}
+	if s.TenantWorkbooks {
+		t.Errorf("TenantWorkbooks with %s=Off = true, want false", KeyTenantWorkbooks)
 	}
 	if th := (Thresholds{WasteMinSeats: 10, WasteMinPercent: 25, MFAMinPercent: 95, ScoreMinPercent: 0}); s.Thresholds != th {
 		t.Errorf("Thresholds = %+v, want %+v", s.Thresholds, th)

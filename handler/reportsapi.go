@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/settings"
+	"github.com/tenantreport/tenantreport/internal/tenantauth"
+)
+
+// apiClient is the caller's side of the Entra-authenticated API: the
+// second source design end to end. Its token comes the secretless way —
+// the host's managed identity is the federated credential of the caller's
+// client app, exchanged in the API's tenant for the API's scope.
+type apiClient struct {
+	base  *url.URL
+	scope string
+	http  *http.Client
+	cred  azcore.TokenCredential
+	// diagnose explains a failed token request (AADSTS codes).
+	diagnose func(error) error
+}
+
+// apiTimeout bounds a request to the API, not a download's body.
+const apiTimeout = time.Minute
+
+func newAPIClient(from *source, getenv func(string) string) (*apiClient, error) {
+	if from.dir != "" {
+		return nil, errors.New("--dir and --api: read one or the other")
+	}
+	base, err := url.Parse(strings.TrimSuffix(from.api, "/"))
+	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
+		return nil, fmt.Errorf("--api %.120q: want the API's URL, such as https://<app>.azurewebsites.net/api/entra/reports", from.api)
+	}
+	if base.User != nil || base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("--api: want a URL without credentials, query or fragment, got %s", base.Redacted())
+	}
+	res, ok := strings.CutSuffix(from.scope, "/.default")
+	if !ok || res == "" {
+		return nil, fmt.Errorf("--scope %.120q: want the API app's ID URI followed by /.default, such as api://<app id>/.default", from.scope)
+	}
+	if !settings.IsGUID(from.apiTenant) {
+		return nil, fmt.Errorf("--api-tenant %.80q: want the id of the API's tenant (a GUID)", from.apiTenant)
+	}
+	if !settings.IsGUID(from.clientID) {
+		return nil, fmt.Errorf("--client-id %.80q: want the client id of the caller's app (a GUID)", from.clientID)
+	}
+	identity := from.identity
+	if identity == "" {
+		identity = getenv(settings.KeyMIClientID)
+	}
+	if !settings.IsGUID(identity) {
+		return nil, fmt.Errorf("--identity %.80q: want the client id of this host's user-assigned managed identity (a GUID), or set %s", identity, settings.KeyMIClientID)
+	}
+	cl, err := settings.LoadCloud(getenv)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := newTransport(getenv(settings.KeyCAFile))
+	if err != nil {
+		return nil, err
+	}
+	co := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
+	mi, err := tenantauth.NewManagedIdentity(identity, co)
+	if err != nil {
+		return nil, err
+	}
+	src := tenantauth.New(mi, tenantauth.Options{
+		BridgeAppClientID: from.clientID,
+		AuthorityHost:     cl.AuthorityHost,
+		ExchangeAudience:  cl.ExchangeAudience,
+		ClientOptions:     co,
+	})
+	cred, err := src.For(strings.ToLower(from.apiTenant))
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{
+		base: base, scope: from.scope, http: &http.Client{Transport: tr}, cred: cred,
+		diagnose: func(err error) error { return src.Diagnose(from.apiTenant, err) },
+	}, nil
+}
+
+// get sends GET base/path?query with the caller's token. A reply other
+// than 2xx is an error naming the status and the API's message.
+func (c *apiClient) get(ctx context.Context, path, query string) (*http.Response, error) {
+	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}})
+	if err != nil {
+		return nil, fmt.Errorf("token for %s: %w", c.scope, c.diagnose(err))
+	}
+	u := c.base.JoinPath(path)
+	u.RawQuery = query
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var body struct {
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		msg := resp.Status
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil && body.Error.Message != "" {
+			msg += ": " + body.Error.Message
+		}
+		return nil, fmt.Errorf("GET %s: %s", u.Redacted(), msg)
+	}
+	return resp, nil
+}
+
+// getJSON decodes the reply to GET base/path into v.
+func (c *apiClient) getJSON(ctx context.Context, path, query string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	resp, err := c.get(ctx, path, query)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: the reply is not the API's JSON: %w", c.base.JoinPath(path).Redacted(), err)
+	}
+	return nil
+}
+
+func (c *apiClient) list(ctx context.Context, top int) ([]run.Summary, bool, error) {
+	var page struct {
+		Runs         []run.Summary `json:"runs"`
+		Continuation string        `json:"continuation"`
+	}
+	err := c.getJSON(ctx, "", "top="+strconv.Itoa(min(top, 500)), &page)
+	return page.Runs, page.Continuation != "", err
+}
+
+func (c *apiClient) show(ctx context.Context, id string) (run.Record, error) {
+	var rec run.Record
+	return rec, c.getJSON(ctx, id, "", &rec)
+}
+
+// download opens run id's workbook, or tenant's when tenant is not "". The
+// file name is the one the API offers, as a base name.
+func (c *apiClient) download(ctx context.Context, id, tenant string) (download, error) {
+	path, what := id+"/download", fmt.Sprintf("run %s: workbook", id)
+	if tenant != "" {
+		path, what = id+"/tenants/"+tenant+"/download", fmt.Sprintf("run %s: workbook of tenant %s", id, tenant)
+	}
+	resp, err := c.get(ctx, path, "")
+	if err != nil {
+		return download{}, err
+	}
+	wb := download{body: resp.Body, size: resp.ContentLength, filename: run.DownloadName(id), what: what}
+	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
+		if name := filepath.Base(params["filename"]); strings.HasSuffix(name, ".xlsx") && !strings.HasPrefix(name, ".") {
+			wb.filename = name
+		}
+	}
+	return wb, nil
+}
