@@ -29,8 +29,8 @@ test: build check render-tools
 # The packages that run goroutines are tested under the race detector; the
 # others (workbook, report, directory, section, settings, …) are sequential
 # code whose large-workbook tests would only be slower with it.
-RACE_PKGS = ./handler ./internal/customhandler ./internal/emulator ./internal/graphdata ./internal/pace \
-	./internal/reportstore ./internal/run ./internal/tenantauth
+RACE_PKGS = ./handler ./internal/apiauth ./internal/customhandler ./internal/emulator ./internal/graphdata \
+	./internal/pace ./internal/reportstore ./internal/run ./internal/tenantauth
 
 # go-test runs inside with-azurite.sh (it needs TENANTREPORT_TEST_STORAGE).
 go-test:

@@ -81,7 +81,11 @@ func reportOnce(ctx context.Context, s settings.Settings, tr http.RoundTripper, 
 	}
 	rec, err := runner.Run(ctx, run.Request{Trigger: "cli"})
 	if rec.Report != "" && rec.ReportBytes > 0 {
-		fmt.Fprintf(stdout, "\nreport: %s (in %s, %d bytes)\n\n", rec.Report, where, rec.ReportBytes)
+		fmt.Fprintf(stdout, "\nreport: %s (in %s, %d bytes)\n", rec.Report, where, rec.ReportBytes)
+		if n := rec.TenantWorkbooks(); n > 0 {
+			fmt.Fprintf(stdout, "tenant workbooks: %d of %d tenants, in %s/\n", n, len(rec.Tenants), strings.TrimSuffix(rec.Report, ".xlsx"))
+		}
+		fmt.Fprintln(stdout)
 		summaryTable(stdout, rec)
 	}
 	if errors.Is(err, run.ErrAllTenantsFailed) {

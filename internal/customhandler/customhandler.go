@@ -253,6 +253,9 @@ func recordLogs(rec run.Record) []string {
 	if rec.HasReport() {
 		logs = append(logs, fmt.Sprintf("report %s (%d bytes)", rec.Report, rec.ReportBytes))
 	}
+	if n := rec.TenantWorkbooks(); n > 0 {
+		logs = append(logs, fmt.Sprintf("tenant workbooks: %d of %d tenants, in %s/", n, len(rec.Tenants), strings.TrimSuffix(rec.Report, ".xlsx")))
+	}
 	return logs
 }
 

@@ -123,6 +123,17 @@ func (r Record) Counts() Counts {
 	return c
 }
 
+// TenantWorkbooks counts the tenants with a workbook of their own.
+func (r Record) TenantWorkbooks() int {
+	n := 0
+	for _, t := range r.Tenants {
+		if t.Report != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // HasReport reports whether the run uploaded its workbook.
 func (r Record) HasReport() bool { return r.Report != "" && r.ReportBytes > 0 }
 
