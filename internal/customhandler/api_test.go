@@ -286,21 +286,6 @@ func (w *apiWorld) putRecord(t *testing.T, rec run.Record) {
 	}
 }
 
-// readBlob returns the stored object name.
-func (w *apiWorld) readBlob(t *testing.T, name string) []byte {
-	t.Helper()
-	rc, err := w.store.Open(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -640,7 +625,7 @@ func TestAPIOnDemandRun(t *testing.T) {
 	})
 
 	t.Run("download", func(t *testing.T) {
-		blob := w.readBlob(t, done.Report)
+		blob := runtest.Blob(t, w.store, done.Report)
 		item, err := w.store.Stat(t.Context(), done.Report)
 		if err != nil {
 			t.Fatal(err)

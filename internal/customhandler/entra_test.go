@@ -17,6 +17,7 @@ import (
 	"github.com/tenantreport/tenantreport/internal/apiauth"
 	"github.com/tenantreport/tenantreport/internal/emulator"
 	"github.com/tenantreport/tenantreport/internal/run"
+	"github.com/tenantreport/tenantreport/internal/runtest"
 )
 
 // The home tenant and API app of the Entra route tests, and their callers:
@@ -158,7 +159,7 @@ func TestEntraTenantCallerSeesItsTenantOnly(t *testing.T) {
 	// Its own workbook downloads; the combined one and Fabrikam's do not.
 	own := w.do(t, http.MethodGet, "/api/entra/reports/"+rec.RunID+"/tenants/"+contosoID+"/download", "", contoso...)
 	want := tenantOf(t, rec, contosoID)
-	if own.status != http.StatusOK || own.header.Get("Content-Type") != xlsxType || !bytes.Equal(own.body, w.readBlob(t, want.Report)) {
+	if own.status != http.StatusOK || own.header.Get("Content-Type") != xlsxType || !bytes.Equal(own.body, runtest.Blob(t, w.store, want.Report)) {
 		t.Fatalf("Contoso's own workbook = %d %s (%d bytes), want the stored %s", own.status, own.header.Get("Content-Type"), len(own.body), want.Report)
 	}
 	if cd := own.header.Get("Content-Disposition"); !strings.Contains(cd, "-Contoso.xlsx") {
@@ -200,12 +201,12 @@ func TestEntraReadAllCallerGetsEverything(t *testing.T) {
 	rec := w.finishedRun(t)
 	msp := bearer(w.token(t, mspApp, "05050505-2222-4aaa-8bbb-000000000005", RoleReadAll))
 	r := w.do(t, http.MethodGet, "/api/entra/reports/"+rec.RunID+"/download", "", msp...)
-	if r.status != http.StatusOK || !bytes.Equal(r.body, w.readBlob(t, rec.Report)) {
+	if r.status != http.StatusOK || !bytes.Equal(r.body, runtest.Blob(t, w.store, rec.Report)) {
 		t.Fatalf("the combined workbook as Reports.Read.All = %d (%d bytes), want the stored one", r.status, len(r.body))
 	}
 	for _, id := range []string{contosoID, fabrikamID, northwindID} {
 		r := w.do(t, http.MethodGet, "/api/entra/reports/latest/tenants/"+id+"/download", "", msp...)
-		if r.status != http.StatusOK || !bytes.Equal(r.body, w.readBlob(t, tenantOf(t, rec, id).Report)) {
+		if r.status != http.StatusOK || !bytes.Equal(r.body, runtest.Blob(t, w.store, tenantOf(t, rec, id).Report)) {
 			t.Errorf("tenant %s's workbook as Reports.Read.All = %d, want it", id, r.status)
 		}
 	}
@@ -331,7 +332,7 @@ func TestOperatorTenantDownload(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want %d", c.path, r.status, r.body, c.status)
 			continue
 		}
-		if c.status == http.StatusOK && !bytes.Equal(r.body, w.readBlob(t, tenantOf(t, rec, fabrikamID).Report)) {
+		if c.status == http.StatusOK && !bytes.Equal(r.body, runtest.Blob(t, w.store, tenantOf(t, rec, fabrikamID).Report)) {
 			t.Errorf("GET %s: not Fabrikam's stored workbook", c.path)
 		}
 	}

@@ -1,6 +1,7 @@
 package runtest
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"testing"
@@ -36,12 +37,7 @@ func Names(tb testing.TB, s Store, prefix string) []string {
 // when it does not open, and closes it when the test ends.
 func Workbook(tb testing.TB, s Store, name string) *excelize.File {
 	tb.Helper()
-	rc, err := s.Open(context.Background(), name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rc.Close()
-	f, err := excelize.OpenReader(rc)
+	f, err := excelize.OpenReader(bytes.NewReader(Blob(tb, s, name)))
 	if err != nil {
 		tb.Fatalf("workbook %s does not open: %v", name, err)
 	}

@@ -373,20 +373,21 @@ func Load(getenv func(string) string) (Settings, error) {
 		}
 		s.Concurrency = n
 	}
-	switch v := getenv(KeyPacing); strings.ToLower(v) {
-	case "", "on":
-	case "off":
-		s.Unpaced = true
-	default:
-		fail(KeyPacing, v, fmt.Errorf("%w: want on or off", ErrInvalid))
+	// Switches: on unless set to off.
+	paced := true
+	for _, sw := range []struct {
+		key string
+		on  *bool
+	}{{KeyPacing, &paced}, {KeyTenantWorkbooks, &s.TenantWorkbooks}} {
+		switch v := getenv(sw.key); strings.ToLower(v) {
+		case "", "on":
+		case "off":
+			*sw.on = false
+		default:
+			fail(sw.key, v, fmt.Errorf("%w: want on or off", ErrInvalid))
+		}
 	}
-	switch v := getenv(KeyTenantWorkbooks); strings.ToLower(v) {
-	case "", "on":
-	case "off":
-		s.TenantWorkbooks = false
-	default:
-		fail(KeyTenantWorkbooks, v, fmt.Errorf("%w: want on or off", ErrInvalid))
-	}
+	s.Unpaced = !paced
 	if v := getenv(KeyTenantTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
