@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -160,14 +159,11 @@ func problems(err error) string {
 // bytes: the value may be as long as the server's 1 MB header limit, and
 // %.Nq would bound runes, not bytes (each invalid byte quotes as \xNN).
 func quoteValue(v string, max int) string {
-	if len(v) <= max {
-		return strconv.Quote(v)
+	c, cutShort := cut(v, max)
+	if cutShort {
+		return strconv.Quote(c) + "…"
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(v[:cut]) + "…"
+	return strconv.Quote(c)
 }
 
 // list answers the runs, newest first, a page at a time.

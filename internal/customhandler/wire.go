@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tenantreport/tenantreport/internal/run"
 )
@@ -125,7 +126,28 @@ func jsonProblem(err error) string {
 	case errors.Is(err, io.EOF):
 		return "there is no JSON"
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	// Bounded: a time's parse error quotes the whole value, escaped.
+	msg, cutShort := cut(strings.TrimPrefix(err.Error(), "json: "), maxProblemBytes)
+	if cutShort {
+		msg += "…"
+	}
+	return msg
+}
+
+// maxProblemBytes bounds a JSON problem in a message.
+const maxProblemBytes = 200
+
+// cut returns v's first max bytes, cut on a rune boundary, and whether it
+// cut anything.
+func cut(v string, max int) (string, bool) {
+	if len(v) <= max {
+		return v, false
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n], true
 }
 
 // jsonKind names the JSON a Go type decodes from.
