@@ -93,6 +93,7 @@ func (h *handler) entra(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		a := &access{base: entraBase}
+		var refused error // why the token was refused: its description, never the token
 		defer func() {
 			attrs := []any{"method", r.Method, "route", routeOf(r), "status", ww.Status(),
 				"run_id", cmp.Or(a.runID, chi.URLParam(r, "runId")), "tenant_id", chi.URLParam(r, "tenantId"),
@@ -100,6 +101,9 @@ func (h *handler) entra(next http.Handler) http.Handler {
 			if a.caller != nil {
 				attrs = append(attrs, "caller_app_id", a.caller.AppID, "caller_object_id", a.caller.ObjectID,
 					"caller_roles", a.caller.Roles)
+			}
+			if refused != nil {
+				attrs = append(attrs, "refused", refused)
 			}
 			h.log.InfoContext(r.Context(), "api access", attrs...)
 		}()
@@ -109,6 +113,7 @@ func (h *handler) entra(next http.Handler) http.Handler {
 		}
 		caller, err := h.entraCfg.Authenticator.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
+			refused = err
 			authError(ww, err)
 			return
 		}

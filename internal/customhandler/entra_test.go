@@ -278,7 +278,11 @@ func TestEntraAccessLog(t *testing.T) {
 	rec := w.finishedRun(t)
 	tok := w.token(t, contosoApp, contosoSP, RoleReadTenant)
 	w.do(t, http.MethodGet, "/api/entra/reports/"+rec.RunID+"/tenants/"+fabrikamID+"/download", "", bearer(tok)...)
-	w.do(t, http.MethodGet, "/api/entra/reports", "", bearer("forged."+tok[strings.IndexByte(tok, '.')+1:])...)
+	// The same token with one character of its signature changed.
+	forged := []byte(tok)
+	i := strings.LastIndexByte(tok, '.') + 10
+	forged[i] = map[bool]byte{true: 'B', false: 'A'}[forged[i] == 'A']
+	w.do(t, http.MethodGet, "/api/entra/reports", "", bearer(string(forged))...)
 	logs := w.log.String()
 	var access []string
 	for _, l := range strings.Split(logs, "\n") {
@@ -295,8 +299,8 @@ func TestEntraAccessLog(t *testing.T) {
 			t.Errorf("access log %q lacks %s", access[0], want)
 		}
 	}
-	if !strings.Contains(access[1], "status=401") {
-		t.Errorf("refused request's log %q lacks status=401", access[1])
+	if !strings.Contains(access[1], "status=401") || !strings.Contains(access[1], "signature does not verify") {
+		t.Errorf("refused request's log %q lacks status=401 and why", access[1])
 	}
 	sig := tok[strings.LastIndexByte(tok, '.')+1:]
 	if strings.Contains(logs, sig) || strings.Contains(logs, tok[:strings.IndexByte(tok, '.')]) {
