@@ -23,12 +23,14 @@ import (
 const (
 	e2eAPI = "6e0d7c2b-4a1f-4d3e-9b8c-1a2b3c4d5e6f"
 
-	contosoCallerApp = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e01"
-	contosoCallerMI  = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e02"
-	contosoCallerOID = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e03"
-	mspCallerApp     = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f01"
-	mspCallerMI      = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f02"
-	mspCallerOID     = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f03"
+	contosoCallerApp  = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e01"
+	contosoCallerMI   = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e02"
+	contosoCallerOID  = "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e03"
+	mspCallerApp      = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f01"
+	mspCallerMI       = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f02"
+	mspCallerOID      = "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f03"
+	fabrikamCallerApp = "5e3f4051-2c3d-4e4f-8051-6c7d8e9fa001"
+	fabrikamCallerMI  = "5e3f4051-2c3d-4e4f-8051-6c7d8e9fa002"
 )
 
 // caller is a workload in tenantID with its own managed identity and a
@@ -58,6 +60,9 @@ func TestEntraCallersEndToEnd(t *testing.T) {
 		caller("contoso-automation", contoso, contosoCallerApp, contosoCallerMI, "3c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e04", "Reports.Read.Tenant"),
 		caller("msp-automation", world.HomeTenantID, mspCallerApp, mspCallerMI, "4d2e3f40-1b2c-4d3e-9f40-5b6c7d8e9f04", "Reports.Read.All"),
 	}
+	// Fabrikam's automation was given a service principal but no role yet.
+	world.Callers = append(world.Callers, caller("fabrikam-automation", fabrikam, fabrikamCallerApp, fabrikamCallerMI,
+		"5e3f4051-2c3d-4e4f-8051-6c7d8e9fa004"))
 	world.Callers[0].ServicePrincipalID = contosoCallerOID
 	world.Callers[1].ServicePrincipalID = mspCallerOID
 	em, err := emulator.Start(world)
@@ -137,6 +142,12 @@ func TestEntraCallersEndToEnd(t *testing.T) {
 	if out, err := reports(t, contosoCallerApp, contosoCallerMI, "list", "--json"); err != nil || strings.Contains(out, "Fabrikam") ||
 		!strings.Contains(out, rec.RunID) {
 		t.Errorf("Contoso's caller listing: %v\n%s\nwant the run, without other tenants", err, out)
+	}
+
+	// A caller without a role gets no token, and is told who can fix that.
+	if out, err := reports(t, fabrikamCallerApp, fabrikamCallerMI, "list"); err == nil ||
+		!strings.Contains(out, "AADSTS501051") || !strings.Contains(out, "the client app holds no app role of the API") {
+		t.Errorf("a caller without a role: %v\n%s\nwant AADSTS501051 explained", err, out)
 	}
 
 	// The MSP's own automation reads everything.

@@ -84,6 +84,7 @@ func newAPIClient(from *source, getenv func(string) string) (*apiClient, error) 
 		AuthorityHost:     cl.AuthorityHost,
 		ExchangeAudience:  cl.ExchangeAudience,
 		ClientOptions:     co,
+		Diagnoses:         callerDiagnoses(from, cl.AuthorityHost),
 	})
 	cred, err := src.For(strings.ToLower(from.apiTenant))
 	if err != nil {
@@ -93,6 +94,27 @@ func newAPIClient(from *source, getenv func(string) string) (*apiClient, error) 
 		base: base, scope: from.scope, http: &http.Client{Transport: tr}, cred: cred,
 		diagnose: func(err error) error { return src.Diagnose(from.apiTenant, err) },
 	}, nil
+}
+
+// callerDiagnoses are what the token endpoint's refusals mean for a caller
+// of the API: the fixes are the API owner's (role, service principal,
+// scope) or the caller's own (its client app's federated credential).
+func callerDiagnoses(from *source, authorityHost string) map[int]tenantauth.Diagnosis {
+	fic := tenantauth.Diagnosis{
+		Cause: "no federated credential of the client app " + from.clientID + " matches this host's managed identity token",
+		Fix: "on the client app, in your tenant, add a federated credential with issuer " + strings.TrimSuffix(authorityHost, "/") +
+			"/<your tenant id>/v2.0, subject the managed identity's object (principal) id, audience api://AzureADTokenExchange",
+	}
+	d := map[int]tenantauth.Diagnosis{
+		501051: {Cause: "the client app holds no app role of the API", Fix: "ask the API's owner to assign it Reports.Read.Tenant (or Reports.Read.All, Reports.Run) and map it to your tenants"},
+		700016: {Cause: "the client app has no service principal in the API's tenant " + from.apiTenant, Fix: "ask the API's owner to create one (az ad sp create --id " + from.clientID + ") and assign it a role"},
+		500011: {Cause: "the API's tenant knows no resource named by --scope " + from.scope, Fix: "use the API's application ID URI (API_APP_ID_URI) followed by /.default"},
+		700236: {Cause: "the client app is registered in a tenant other than the managed identity's", Fix: "register the client app, with its federated credential, in the managed identity's tenant"},
+	}
+	for _, code := range []int{70021, 70025, 700211, 700212, 7002121, 700213, 7002137} {
+		d[code] = fic
+	}
+	return d
 }
 
 // get sends GET base/path?query with the caller's token. A reply other

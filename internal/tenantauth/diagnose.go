@@ -87,6 +87,9 @@ const ficMismatch = "no federated credential of the bridge app matches the manag
 // diagnosis returns the diagnosis of an AADSTS code, its fix written for the
 // cloud of o, and whether the code is known.
 func (o *Options) diagnosis(code int) (Diagnosis, bool) {
+	if d, ok := o.Diagnoses[code]; ok {
+		return d, true
+	}
 	if cause, ok := ficCauses[code]; ok {
 		return Diagnosis{Cause: cause, Fix: o.ficFix()}, true
 	}

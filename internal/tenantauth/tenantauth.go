@@ -46,6 +46,10 @@ type Options struct {
 	ExchangeAudience string
 	// ClientOptions carry the transport and retry policy to azidentity.
 	ClientOptions azcore.ClientOptions
+	// Diagnoses replace the built-in diagnoses of their AADSTS codes, which
+	// speak of the bridge app reading a customer tenant: a caller of
+	// tenantreport's own API is another app asking another resource.
+	Diagnoses map[int]Diagnosis
 }
 
 // Source hands out one credential per target tenant. It is safe for
