@@ -101,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		BaseContext: func(net.Listener) context.Context { return base }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(s.Tenants))
+	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(s.Tenants), "entra_api", s.API.Enabled())
 
 	select {
 	case err := <-served:
