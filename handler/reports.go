@@ -182,16 +182,16 @@ func openReports(dir string, getenv func(string) string) (run.Store, string, err
 	return s, "container " + container, nil
 }
 
-// findRun reads the record of id, or of the newest finished run with a
-// workbook when id is "latest". A run that is not there is an error
-// wrapping errNoRun.
-func findRun(ctx context.Context, src run.Store, where, id string) (run.Record, error) {
+// findRun reads the record of id, or of the newest run that keep accepts
+// when id is "latest". A run that is not there is an error wrapping
+// errNoRun.
+func findRun(ctx context.Context, src run.Store, where, id string, keep func(run.Record) bool) (run.Record, error) {
 	var (
 		rec run.Record
 		err error
 	)
 	if id == latestRun {
-		rec, err = run.Latest(ctx, src)
+		rec, err = run.LatestWhere(ctx, src, keep)
 	} else {
 		rec, err = run.ReadRecord(ctx, src, id)
 	}
@@ -322,7 +322,7 @@ func reportsShow(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return err
 		}
-		if rec, err = findRun(ctx, src, where, id); err != nil {
+		if rec, err = findRun(ctx, src, where, id, run.Record.WorkbookReady); err != nil {
 			return err
 		}
 	}
@@ -401,20 +401,11 @@ func storedWorkbook(ctx context.Context, dir string, getenv func(string) string,
 	if err != nil {
 		return download{}, err
 	}
-	if id == latestRun && tenant != "" {
-		rec, err := run.LatestWhere(ctx, src, func(rec run.Record) bool {
-			t, ok := rec.Tenant(tenant)
-			return rec.State.Finished() && ok && t.Report != ""
-		})
-		if errors.Is(err, reportstore.ErrNotFound) {
-			return download{}, fmt.Errorf("run latest with a workbook of tenant %s: %w in %s", tenant, errNoRun, where)
-		}
-		if err != nil {
-			return download{}, err
-		}
-		id = rec.RunID
+	keep := run.Record.WorkbookReady
+	if tenant != "" {
+		keep = func(rec run.Record) bool { return rec.TenantWorkbookReady(tenant) }
 	}
-	rec, err := findRun(ctx, src, where, id)
+	rec, err := findRun(ctx, src, where, id, keep)
 	if err != nil {
 		return download{}, err
 	}

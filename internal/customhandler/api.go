@@ -274,13 +274,10 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, keep func(run.R
 }
 
 func (h *handler) show(w http.ResponseWriter, r *http.Request) {
-	if rec, ok := h.record(w, r, withWorkbook); ok {
+	if rec, ok := h.record(w, r, run.Record.WorkbookReady); ok {
 		writeJSON(w, http.StatusOK, accessOf(r).view(rec))
 	}
 }
-
-// withWorkbook accepts the finished runs with a workbook.
-func withWorkbook(rec run.Record) bool { return rec.State.Finished() && rec.HasReport() }
 
 // download streams a run's combined workbook, which holds every tenant.
 func (h *handler) download(w http.ResponseWriter, r *http.Request) {
@@ -290,11 +287,11 @@ func (h *handler) download(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	rec, ok := h.record(w, r, withWorkbook)
+	rec, ok := h.record(w, r, run.Record.WorkbookReady)
 	if !ok {
 		return
 	}
-	if !withWorkbook(rec) {
+	if !rec.WorkbookReady() {
 		noWorkbook(w, rec, fmt.Sprintf("run %s is %s and has no workbook", rec.RunID, rec.State))
 		return
 	}
@@ -317,10 +314,7 @@ func (h *handler) tenantDownload(w http.ResponseWriter, r *http.Request) {
 		forbid(w, fmt.Sprintf("caller %s may not read tenant %s", a.caller.AppID, id))
 		return
 	}
-	hasWorkbook := func(rec run.Record) bool {
-		t, ok := rec.Tenant(id)
-		return rec.State.Finished() && ok && t.Report != ""
-	}
+	hasWorkbook := func(rec run.Record) bool { return rec.TenantWorkbookReady(id) }
 	rec, ok := h.record(w, r, hasWorkbook)
 	if !ok {
 		return

@@ -134,6 +134,17 @@ func (r Record) TenantWorkbooks() int {
 	return n
 }
 
+// WorkbookReady reports whether the run is finished and its workbook
+// stored: what a download serves.
+func (r Record) WorkbookReady() bool { return r.State.Finished() && r.HasReport() }
+
+// TenantWorkbookReady reports whether the run is finished and tenant id's
+// own workbook stored.
+func (r Record) TenantWorkbookReady(id string) bool {
+	t, ok := r.Tenant(id)
+	return ok && t.Report != "" && r.State.Finished()
+}
+
 // HasReport reports whether the run uploaded its workbook.
 func (r Record) HasReport() bool { return r.Report != "" && r.ReportBytes > 0 }
 
@@ -327,7 +338,7 @@ func ListRecords(ctx context.Context, s Store, top int, after string) ([]Record,
 // Latest returns the record of the newest finished run with a workbook; an
 // error wrapping [reportstore.ErrNotFound] when there is none.
 func Latest(ctx context.Context, s Store) (Record, error) {
-	return LatestWhere(ctx, s, func(rec Record) bool { return rec.State.Finished() && rec.HasReport() })
+	return LatestWhere(ctx, s, Record.WorkbookReady)
 }
 
 // LatestWhere returns the newest record that keep accepts.

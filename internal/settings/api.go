@@ -37,13 +37,9 @@ type API struct {
 // Enabled reports whether the API is configured.
 func (a API) Enabled() bool { return a.ClientID != "" }
 
-// loadAPI reads the API's settings; tenants are the configured ones, which
-// every mapped tenant must be.
-func loadAPI(getenv func(string) string, tenants []Tenant) (API, []error) {
-	var errs []error
-	fail := func(field, value string, err error) {
-		errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
-	}
+// loadAPI reads the API's settings, reporting each problem to fail;
+// tenants are the configured ones, which every mapped tenant must be.
+func loadAPI(getenv func(string) string, tenants []Tenant, fail func(field, value string, err error)) API {
 	a := API{
 		TenantID: strings.ToLower(strings.TrimSpace(getenv(KeyAPITenant))),
 		ClientID: strings.ToLower(strings.TrimSpace(getenv(KeyAPIClientID))),
@@ -58,7 +54,7 @@ func loadAPI(getenv func(string) string, tenants []Tenant) (API, []error) {
 				fail(k, v, fmt.Errorf("%w: set %s too, or remove this setting", ErrInvalid, KeyAPIClientID))
 			}
 		}
-		return API{}, errs
+		return API{}
 	}
 	if !IsGUID(a.ClientID) {
 		fail(KeyAPIClientID, getenv(KeyAPIClientID), fmt.Errorf("%w: not a GUID (the API app's client id)", ErrInvalid))
@@ -86,7 +82,7 @@ func loadAPI(getenv func(string) string, tenants []Tenant) (API, []error) {
 		}
 		if err != nil {
 			fail(KeyAPICallers, excerpt(callers, -1), fmt.Errorf(`%w: want {"<caller app id or service principal object id>":["<tenant id>",…],…}`, ErrInvalid))
-			return a, errs
+			return a
 		}
 		a.Callers = make(map[string][]string, len(m))
 		for caller, ids := range m {
@@ -109,7 +105,7 @@ func loadAPI(getenv func(string) string, tenants []Tenant) (API, []error) {
 			}
 		}
 	}
-	return a, errs
+	return a
 }
 
 // validAppIDURI accepts the forms Entra allows for an application ID URI

@@ -444,9 +444,7 @@ func Load(getenv func(string) string) (Settings, error) {
 	s.Storage, s.HostStorage, err = loadStorages(getenv)
 	errs = append(errs, unjoin(err)...)
 
-	api, apiErrs := loadAPI(getenv, s.Tenants)
-	errs = append(errs, apiErrs...)
-	s.API = api
+	s.API = loadAPI(getenv, s.Tenants, fail)
 
 	return s, errors.Join(errs...)
 }
